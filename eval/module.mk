@@ -1,0 +1,1 @@
+# eval/: see eval/README.md

@@ -1,0 +1,1 @@
+# kernels/: ops on two backends; see kernels/README.md.

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what tipcap's build and tests need on Debian or Ubuntu; idempotent.
+#   scripts/install-deps.sh           install whatever is missing (apt-get as root, else print the command)
+#   scripts/install-deps.sh --check   only report; exit 1 if something is missing
+#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors)
+# `make test` and `make demo` run it by themselves when a probe fails.
+set -u
+mode=install
+python_oracles=0
+for arg in "$@"; do
+    case "$arg" in
+        --check) mode=check ;;
+        --python) python_oracles=1 ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+need_pkg() { # pkg-config name, Debian package
+    pkg-config --exists "$1" 2>/dev/null || missing+=("$2")
+}
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+command -v gcc >/dev/null && command -v g++ >/dev/null && command -v make >/dev/null || missing+=(build-essential)
+need_pkg hdf5 libhdf5-dev
+need_pkg libcjson libcjson-dev
+need_pkg openblas libopenblas-dev
+need_pkg lapacke liblapacke-dev
+[ -f /usr/include/libstemmer.h ] || missing+=(libstemmer-dev)
+command -v mpicc >/dev/null && command -v mpirun >/dev/null || missing+=(libopenmpi-dev openmpi-bin)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}"
+    if [ "$mode" = check ]; then exit 1; fi
+    cmd="apt-get install -y --no-install-recommends ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo"
+    else
+        echo "install-deps: run as root: apt-get update && $cmd" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+        $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    } || { echo "install-deps: apt-get failed" >&2; exit 1; }
+    echo "install-deps: installed ${missing[*]}"
+fi
+
+if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
+    if ! python3 -c 'import numpy, h5py, safetensors' 2>/dev/null; then
+        echo "install-deps: pip-installing the Python test oracles (numpy, h5py, safetensors)"
+        python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors \
+            || echo "install-deps: pip failed; tests that need these oracles will be skipped"
+    fi
+fi
+exit 0

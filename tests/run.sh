@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs test programs and adds their counts up. Each program prints its cases and ends with
+# "N passed, N failed, N skipped"; a program that crashes or prints no summary counts as one
+# failure. Ends with one line "N passed, N failed, N skipped"; exits non-zero on any failure.
+# usage: tests/run.sh PROGRAM...
+set -u
+passed=0 failed=0 skipped=0
+for prog in "$@"; do
+    name=$(basename "$prog")
+    echo "== $name"
+    log=$(mktemp)
+    "$prog" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
+    rm -f "$log"
+    if [ -z "$summary" ]; then
+        echo "FAIL $name: exited with status $rc without a summary line"
+        failed=$((failed + 1))
+        continue
+    fi
+    read -r p f s <<<"$(echo "$summary" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/')"
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $name: exited with status $rc"
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,171 @@
+// Host helpers: the config loader's errors and overrides, the checked I/O wrappers, atomic writes.
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <dirent.h>
+
+#include "common/atomic_file.h"
+#include "common/check.h"
+#include "common/config.h"
+#include "tests/harness.h"
+
+static const ConfigField schema[] = {
+    {"name", CFG_STRING, NULL, NULL, "run name (required)"},
+    {"train.lr", CFG_NUMBER, "3e-4", NULL, "learning rate"},
+    {"train.steps", CFG_INT, "100", NULL, "steps"},
+    {"train.schedule", CFG_STRING, "\"cosine\"", "cosine|linear", "lr decay"},
+    {"model.frozen", CFG_BOOL, "false", NULL, "freeze decoder"},
+};
+#define N_FIELDS ((int)(sizeof schema / sizeof *schema))
+
+static Config* parse(const char* text, const char* const* sets, int n_sets, char* err) {
+    return config_parse(text, "configs/x.json", schema, N_FIELDS, sets, n_sets, err, 512);
+}
+
+static void test_config_defaults_and_values(void) {
+    char err[512] = "";
+    Config* c = parse("{\"name\": \"a\", \"train\": {\"lr\": 0.001}}", NULL, 0, err);
+    REQUIRE(c, "parse failed: %s", err);
+    CHECK(!strcmp(config_string(c, "name"), "a"), "name");
+    CHECK(config_number(c, "train.lr") == 0.001, "lr %g", config_number(c, "train.lr"));
+    CHECK(config_int(c, "train.steps") == 100, "default steps");
+    CHECK(!strcmp(config_string(c, "train.schedule"), "cosine"), "default schedule");
+    CHECK(config_bool(c, "model.frozen") == 0, "default bool");
+    char* json = config_to_json(c);
+    CHECK(strstr(json, "\"schedule\":\t\"cosine\"") != NULL, "resolved json: %s", json);
+    free(json);
+    config_free(c);
+}
+
+static void expect_error(const char* text, const char* const* sets, int n_sets, const char* want) {
+    char err[512] = "";
+    Config* c = parse(text, sets, n_sets, err);
+    CHECK(c == NULL, "accepted bad config %s", text);
+    CHECK(strstr(err, want) != NULL, "error \"%s\" does not contain \"%s\"", err, want);
+    config_free(c);
+}
+
+static void test_config_errors(void) {
+    expect_error("{\"name\": \"a\", \"train\": {\"lr\": \"fast\"}}", NULL, 0,
+                 "configs/x.json: train.lr: expected number, got string");
+    expect_error("{\"name\": \"a\", \"train\": {\"lrr\": 1}}", NULL, 0, "configs/x.json: train.lrr: unknown key");
+    expect_error("{\"name\": \"a\", \"optim\": {}}", NULL, 0, "configs/x.json: optim: unknown key");
+    expect_error("{\"train\": {}}", NULL, 0, "configs/x.json: name: required key is missing");
+    expect_error("{\"name\": \"a\", \"train\": {\"steps\": 2.5}}", NULL, 0, "train.steps: expected integer");
+    expect_error("{\"name\": \"a\", \"train\": 3}", NULL, 0, "train: expected object, got number");
+    expect_error("{\"name\": \"a\", \"train\": {\"schedule\": \"step\"}}", NULL, 0,
+                 "train.schedule: \"step\" is not one of cosine|linear");
+    expect_error("{\"name\": \"a\", \"model\": {\"frozen\": 1}}", NULL, 0, "model.frozen: expected boolean, got number");
+    expect_error("{\n  \"name\": \"a\",\n  \"train\": {\"lr\": 1,}\n}", NULL, 0, "configs/x.json:3:");
+    expect_error("{\"name\": \"a\"} trailing", NULL, 0, "configs/x.json:1:");
+    expect_error("[1, 2]", NULL, 0, "expected a JSON object at the top level");
+}
+
+static void test_config_overrides(void) {
+    char err[512] = "";
+    const char* sets[] = {"train.lr=0.5", "model.frozen=true", "name=b", "train.steps=7"};
+    Config* c = parse("{\"name\": \"a\"}", sets, 4, err);
+    REQUIRE(c, "parse failed: %s", err);
+    CHECK(config_number(c, "train.lr") == 0.5, "lr override");
+    CHECK(config_bool(c, "model.frozen") == 1, "bool override");
+    CHECK(!strcmp(config_string(c, "name"), "b"), "string override");
+    CHECK(config_int(c, "train.steps") == 7, "int override");
+    config_free(c);
+    // --set may supply a required key
+    const char* name_only[] = {"name=c"};
+    c = parse("{}", name_only, 1, err);
+    CHECK(c != NULL, "required key from --set: %s", err);
+    config_free(c);
+    const char* bad1[] = {"train.lr=fast"};
+    expect_error("{\"name\": \"a\"}", bad1, 1, "--set train.lr: expected number, got \"fast\"");
+    const char* bad2[] = {"train.nope=1"};
+    expect_error("{\"name\": \"a\"}", bad2, 1, "--set train.nope: unknown key");
+    const char* bad3[] = {"train.lr"};
+    expect_error("{\"name\": \"a\"}", bad3, 1, "expected key=value");
+    const char* bad4[] = {"model.frozen=maybe"};
+    expect_error("{\"name\": \"a\"}", bad4, 1, "expected boolean");
+}
+
+static void test_config_missing_file(void) {
+    char err[512] = "";
+    Config* c = config_load("/nonexistent/cfg.json", schema, N_FIELDS, NULL, 0, err, sizeof err);
+    CHECK(c == NULL, "loaded a missing file");
+    CHECK(strstr(err, "/nonexistent/cfg.json: cannot open") != NULL, "error: %s", err);
+}
+
+static void open_missing(void* arg) { fopenCheck((const char*)arg, "rb"); }
+
+static void read_past_end(void* arg) {
+    const char* path = arg;
+    FILE* f = fopenCheck(path, "rb");
+    char buf[64];
+    freadCheck(buf, 1, sizeof buf, f, path);
+}
+
+static void test_checked_io(void) {
+    char err[1024];
+    int rc = run_captured(open_missing, (void*)"/nonexistent/file.bin", err, sizeof err);
+    CHECK(rc == 1, "exit status %d", rc);
+    CHECK(strstr(err, "tests/test_common.c:") && strstr(err, "cannot open '/nonexistent/file.bin'"), "message: %s", err);
+
+    char path[] = "/tmp/tipcap_test_short_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0, "mkstemp");
+    REQUIRE(write(fd, "0123456789", 10) == 10, "write");
+    close(fd);
+    rc = run_captured(read_past_end, path, err, sizeof err);
+    CHECK(rc == 1, "exit status %d", rc);
+    CHECK(strstr(err, path) && strstr(err, "unexpected end of file (read 10 of 64"), "message: %s", err);
+    size_t len = 0;
+    char* text = readFileCheck(path, &len);
+    CHECK(len == 10 && !strcmp(text, "0123456789"), "readFileCheck");
+    free(text);
+    unlink(path);
+}
+
+static int count_temporaries(const char* dir) {
+    DIR* d = opendir(dir);
+    int n = 0;
+    struct dirent* e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_atomic_file(void) {
+    char dir[] = "/tmp/tipcap_test_atomic_XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    atomic_write_file(path, "old", 3);
+    AtomicFile af = atomic_file_open(path);
+    fputs("new but abandoned", af.f);
+    atomic_file_abort(&af);
+    char* text = readFileCheck(path, NULL);
+    CHECK(!strcmp(text, "old"), "abort changed the target: %s", text);
+    free(text);
+    CHECK(count_temporaries(dir) == 0, "abort left a temporary");
+    af = atomic_file_open(path);
+    fputs("new", af.f);
+    text = readFileCheck(path, NULL);
+    CHECK(!strcmp(text, "old"), "target changed before commit");
+    free(text);
+    atomic_file_commit(&af);
+    text = readFileCheck(path, NULL);
+    CHECK(!strcmp(text, "new"), "commit: %s", text);
+    free(text);
+    CHECK(count_temporaries(dir) == 0, "commit left a temporary");
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    RUN(test_config_defaults_and_values);
+    RUN(test_config_errors);
+    RUN(test_config_overrides);
+    RUN(test_config_missing_file);
+    RUN(test_checked_io);
+    RUN(test_atomic_file);
+    return test_summary();
+}

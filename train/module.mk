@@ -1,0 +1,1 @@
+# train/: see train/README.md
