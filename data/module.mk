@@ -1,1 +1,3 @@
-# data/: see data/README.md
+# data/: see data/README.md.
+PROGRAMS += tipcap-prep
+tipcap-prep_SRCS := data/prep_main.c
