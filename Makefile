@@ -72,7 +72,7 @@ NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_NCCL),-DTIPCAP_HAVE_NCCL)
 NVCCFLAGS := -std=c++17 -O3 -g -lineinfo $(NVCC_GENCODE) -I. $(PKG_CFLAGS) $(NVCC_DEFS) \
              -Xcompiler -fopenmp,-Wall,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror all-warnings)
-CUDA_LIBS := $(if $(HAVE_CUDA),-L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lcublas -lcublasLt \
+CUDA_LIBS := $(if $(HAVE_CUDA),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR) -lcudart -lcublas -lcublasLt \
              $(if $(HAVE_CUDNN),-lcudnn) $(if $(HAVE_NCCL),-lnccl))
 
 # ---------------------------------------------------------------- modules

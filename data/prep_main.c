@@ -13,11 +13,12 @@ static const struct {
     const char* help;
 } subcommands[] = {
     // { "gap", prep_gap_main, "estimate the modality gap (mu, Sigma, Cholesky) for a data setting" },
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE* out) {
     fprintf(out, "usage: tipcap-prep SUBCOMMAND [options]   (tipcap-prep SUBCOMMAND --help for its options)\n\n");
-    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+    for (int i = 0; subcommands[i].name; i++)
         fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);
 }
 
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+    for (int i = 0; subcommands[i].name; i++)
         if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].main(argc - 1, argv + 1);
     fprintf(stderr, "tipcap-prep: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
