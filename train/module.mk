@@ -1,1 +1,4 @@
-# train/: see train/README.md
+# train/: see train/README.md.
+LIB_SRCS += train/safetensors.c
+TESTS += test_safetensors
+test_safetensors_SRCS := tests/test_safetensors.c
