@@ -129,6 +129,16 @@ struct Backend {
     double (*sum_squares)(Backend* be, const float* x, size_t n);
     // x (fp32) [n] *= s
     void (*scale_f32)(Backend* be, float* x, float s, size_t n);
+
+    // ---- Gaussian modality-gap mapping (kernels/gap_sample.*), all fp32
+    // x [B,D] = normalize(t + mu + L z) with z[b,d] = philox_normal(seed, stream, (row0 + b) * D + d);
+    // z [B,D] and norm [B] (of t + mu + L z) are saved for the backward. L [D,D] lower-triangular.
+    void (*gap_sample_forward)(Backend* be, float* x, float* z, float* norm, const float* t, const float* mu,
+                               const float* L, int B, int D, uint64_t seed, uint64_t stream, uint64_t row0);
+    // From dx [B,D]: dt [B,D] overwritten (may be NULL); dmu [D] += and dL [D,D] += lower(sum_b dy_b z_b^T)
+    // where dy is the gradient before the normalisation (either may be NULL).
+    void (*gap_sample_backward)(Backend* be, float* dt, float* dmu, float* dL, const float* dx, const float* x,
+                                const float* z, const float* norm, int B, int D);
 };
 
 // The CPU backend (always available; act is fp32).
