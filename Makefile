@@ -13,6 +13,8 @@ CXX := g++
 WERROR ?= 0
 GPU_ARCH ?= 80 90
 comma := ,
+# V=1 prints every command
+Q := $(if $(filter 1,$(V)),,@)
 
 # ---------------------------------------------------------------- probes
 pkg_found = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
@@ -111,42 +113,52 @@ BACKEND_LIBS := $(if $(HAVE_CUDA),$(CUDA_LIB) $(CUDA_LIBS))
 # ---------------------------------------------------------------- rules
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@echo '  CC   $<'
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+	@echo '  CXX  $<'
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 $(BUILD)/emu/%.o: %.cu
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(EMU_CXXFLAGS) -c $< -o $@
+	@echo '  EMU  $<'
+	$(Q)$(CXX) $(CPPFLAGS) $(EMU_CXXFLAGS) -c $< -o $@
 $(BUILD)/emu/%.o: %.cpp
 	@mkdir -p $(@D)
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
+	@echo '  EMU  $<'
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
 $(BUILD)/cuda/%.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+	@echo '  NVCC $<'
+	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo '  AR   $@'
+	$(Q)ar rcs $@ $^
 $(EMU_LIB): $(EMU_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo '  AR   $@'
+	$(Q)ar rcs $@ $^
 $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo '  AR   $@'
+	$(Q)ar rcs $@ $^
 $(EVAL_LIB): $(EVAL_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo '  AR   $@'
+	$(Q)ar rcs $@ $^
 
 # Programs: bin/NAME from NAME_SRCS. The evaluator links only its own library.
 define program_rule
 $(BIN)/$(1): $(call obj,$($(1)_SRCS)) $(if $(filter tipcap-eval,$(1)),$(EVAL_LIB),$(LIB) $(if $(HAVE_CUDA),$(CUDA_LIB)))
 	@mkdir -p $$(@D)
-	$(CXX) $$^ -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
+	@echo '  LD   $$@'
+	$(Q)$(CXX) $$^ -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -154,18 +166,21 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 define test_rule
 $(BUILD)/tests/$(1): $(call obj,$($(1)_SRCS)) $(LIB) $(EMU_LIB) $(EVAL_LIB)
 	@mkdir -p $$(@D)
-	$(CXX) $$^ -o $$@ $(LDLIBS)
+	@echo '  LD   $$@'
+	$(Q)$(CXX) $$^ -o $$@ $(LDLIBS)
 endef
 $(foreach t,$(TESTS),$(eval $(call test_rule,$(t))))
 
 define gpu_test_rule
 $(BUILD)/tests-gpu/$(1): $(patsubst %.c,$(BUILD)/gpu-obj/%.o,$($(1)_SRCS)) $(LIB) $(CUDA_LIB)
 	@mkdir -p $$(@D)
-	$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
+	@echo '  LD   $$@'
+	$(Q)$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
 endef
 $(BUILD)/gpu-obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DTIPCAP_TEST_GPU -c $< -o $@
+	@echo '  CC   $<'
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DTIPCAP_TEST_GPU -c $< -o $@
 $(if $(HAVE_CUDA),$(foreach t,$(GPU_TESTS),$(eval $(call gpu_test_rule,$(t)))))
 
 PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
@@ -207,7 +222,8 @@ test-gpu-run: check-host-deps
 CHECK_CUDA_OBJS := $(patsubst %.cu,$(BUILD)/check-cuda/%.o,$(CU_SRCS))
 $(BUILD)/check-cuda/%.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(filter-out -Werror all-warnings,$(NVCCFLAGS)) -Werror all-warnings -Xcompiler -Werror -c $< -o $@
+	@echo '  NVCC $< (check)'
+	$(Q)$(NVCC) $(filter-out -Werror all-warnings,$(NVCCFLAGS)) -Werror all-warnings -Xcompiler -Werror -c $< -o $@
 check-cuda:
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-cuda needs nvcc (the CUDA toolkit)"; exit 1; fi
 	@$(MAKE) --no-print-directory $(CHECK_CUDA_OBJS)

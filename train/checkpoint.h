@@ -1,0 +1,34 @@
+// Checkpoints: RUN_DIR/checkpoints/step_<8 digits>/ holding
+//   model.safetensors  every parameter tensor by name (fp32), metadata: tipcap_model_config (JSON)
+//   state.safetensors  AdamW moments adam.m and adam.v (fp32, flat), metadata: step, data epoch and
+//                      cursor, seed, the full resolved config (JSON)
+// Both are readable by Python's safetensors with no code of ours, and both carry a CRC-32.
+// A checkpoint is written into a temporary directory and renamed into place, so a kill at any
+// moment leaves the previous checkpoints intact; the oldest beyond `keep` are then removed.
+// A damaged checkpoint is an error naming the file, and is never overwritten or removed.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "train/model.h"
+
+typedef struct {
+    long step;               // optimiser steps done
+    DataPosition data;       // where the next step's batch starts
+    uint64_t seed;
+    char* config_json;       // the resolved training config (owned; free())
+} TrainState;
+
+// Returns 0, or -1 with a message in err (the previous checkpoints are untouched then).
+int checkpoint_save(const char* run_dir, Model* m, const TrainState* st, int keep, char* err, size_t err_size);
+// The newest checkpoint directory of run_dir into path: 1 if found, 0 if there is none.
+int checkpoint_latest(const char* run_dir, char* path, size_t path_size);
+// Restores weights (and, if st is not NULL, the moments and the state). Names, shapes and the
+// model config must match the model. Returns 0, or -1 with a message in err.
+int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* st, char* err, size_t err_size);
+
+// The model config stored in a model.safetensors (for building the model before loading).
+int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* err, size_t err_size);
+// Loads the weights of a model.safetensors into m (names and shapes must match).
+int model_load_weights(Model* m, const char* model_path, char* err, size_t err_size);
