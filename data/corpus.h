@@ -1,13 +1,14 @@
 // Caption corpora: images, each with its captions and its split. Three formats, detected from
 // the JSON's shape:
 //   Karpathy   {"images": [{"filename", "split", "sentences": [{"raw"}, ...]}, ...]}
-//              (dataset_coco.json, dataset_flickr30k.json; "filepath" is prefixed to the key
-//              when present; split "restval" is folded into train)
+//              (dataset_coco.json, dataset_flickr30k.json; split "restval" is folded into train)
 //   COCO       {"images": [{"id", "file_name"}], "annotations": [{"image_id", "caption"}]}
+//              (captions_*.json; without "images" the key is the image id as text)
 //   simple     {"image key": ["caption", ...], ...}   (the shipped data/captions/ files)
 // The COCO and simple formats carry no split: every image gets `default_split`.
-// Captions are kept as given (raw); an empty or whitespace-only caption, a missing field or a
-// wrong type is an error naming the file, the field and the image (index and key).
+// Captions are kept as given (raw). An empty or whitespace-only caption, invalid UTF-8, a missing
+// field, a wrong type or a duplicate image key is an error naming the file, the field and the
+// image (index and key).
 #pragma once
 #include <stddef.h>
 
@@ -18,7 +19,7 @@ extern "C" {
 typedef enum { SPLIT_TRAIN = 0, SPLIT_VAL = 1, SPLIT_TEST = 2, SPLIT_ALL = 3 } Split;
 
 typedef struct {
-    char* key;           // Karpathy: [filepath/]filename; COCO: file_name; simple: the JSON key
+    char* key;           // Karpathy: filename; COCO: file_name; simple: the JSON key
     Split split;
     int first_caption;   // this image's captions are captions[first_caption .. + n_captions)
     int n_captions;

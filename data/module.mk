@@ -7,3 +7,7 @@ PROGRAMS += tipcap-tokenize
 tipcap-tokenize_SRCS := data/tokenize_main.c
 TESTS += test_tokenizer
 test_tokenizer_SRCS := tests/test_tokenizer.c
+
+LIB_SRCS += data/strmap.c data/corpus.c
+TESTS += test_data_corpus
+test_data_corpus_SRCS := tests/test_data_corpus.c
