@@ -1,0 +1,36 @@
+// Data parallelism: one process per GPU (or per CPU job), gradients summed across processes.
+// Ranks come from MPI when launched by mpirun (or srun with an MPI that speaks PMI/PMIx), else
+// from Slurm's SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID. Device buffers are summed with NCCL
+// (its unique id shared through MPI, or through a file on a shared filesystem when there is no
+// MPI); host buffers (the CPU backend, the CUDA emulation) with MPI_Allreduce.
+#pragma once
+#include <stddef.h>
+
+#include "kernels/backend.h"
+
+typedef struct {
+    int rank, world, local_rank;
+    int mpi;        // MPI is initialised and carries the collectives
+    void* nccl;     // NCCL communicator for a device backend with world > 1
+} Dist;
+
+// Fills d from the launcher's environment; initialises MPI when launched by mpirun/srun.
+void dist_init(Dist* d, int* argc, char*** argv);
+// For a CUDA backend: selects GPU local_rank. Call before creating the backend.
+void dist_select_device(const Dist* d);
+// After the backend exists: NCCL for a device backend with world > 1 (the unique id through MPI,
+// or written by rank 0 to nccl_id_file and read by the others).
+void dist_setup_backend(Dist* d, Backend* be, const char* nccl_id_file);
+// In-place sum across ranks of n floats of backend memory.
+void dist_allreduce_sum(Dist* d, Backend* be, float* buf, size_t n);
+// Sums of host scalars across ranks (fp64: exact for counts and deterministic for a fixed world).
+double dist_sum_double(const Dist* d, double x);
+void dist_barrier(const Dist* d);
+void dist_finalize(Dist* d);
+
+// NCCL glue (train/dist_nccl.cu); all return -1 / NULL when NCCL is not built in.
+int dist_nccl_unique_id(unsigned char id[128]);
+void* dist_nccl_init(const unsigned char id[128], int world, int rank);
+void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n);
+void dist_nccl_destroy(void* comm);
+int dist_cuda_set_device(int device);
