@@ -1,2 +1,8 @@
-# kernels/: ops on two backends; see kernels/README.md.
+# kernels/: ops on two backends; see kernels/README.md and docs/KERNELS.md.
 LIB_SRCS += kernels/attention.c
+LIB_SRCS += kernels/cast.c kernels/embedding.c kernels/bag_mean.c kernels/layernorm.c kernels/matmul.c \
+            kernels/gelu.c kernels/add.c kernels/crossentropy.c kernels/adamw.c kernels/reduce.c kernels/random.c \
+            kernels/gap_sample.c kernels/backend_cpu.c
+
+TESTS += test_gradcheck
+test_gradcheck_SRCS := tests/test_gradcheck.c
