@@ -11,3 +11,7 @@ test_tokenizer_SRCS := tests/test_tokenizer.c
 LIB_SRCS += data/strmap.c data/corpus.c
 TESTS += test_data_corpus
 test_data_corpus_SRCS := tests/test_data_corpus.c
+
+LIB_SRCS += data/features.c
+TESTS += test_data_features
+test_data_features_SRCS := tests/test_data_features.c
