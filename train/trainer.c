@@ -1,0 +1,398 @@
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/atomic_file.h"
+#include "common/check.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/timer.h"
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/entities.h"
+#include "data/features.h"
+#include "data/gap.h"
+#include "data/tokenizer.h"
+#include "kernels/philox.h"
+#include "train/checkpoint.h"
+#include "train/gpt2_import.h"
+#include "train/model.h"
+#include "train/report.h"
+
+// Philox streams: each random decision is keyed by (run seed ^ purpose, step, sample).
+#define KEY_NOISE 0x6e6f697365ull     // gap noise z
+#define KEY_DROPOUT 0x64726f70ull     // entity and prompt dropout
+#define KEY_VAL_NOISE 0x76616c6eull   // validation noise (the same every evaluation)
+
+typedef struct {
+    const TrainConfig* tc;
+    Dist* dist;
+    Backend* be;
+    Model* model;
+    Corpus corpus;
+    FeatureStore features;
+    Tokenizer* tok;
+    EntityVocab vocab;
+    Dataset train, val;
+    int have_val;
+    TrainIterator iter;
+    Batch batch;              // this rank's part of the global batch
+    // ModelBatch assembly buffers (one micro-batch)
+    int* prompts;             // [micro, M]
+    int* bag_offsets;         // [micro*M + 1]
+    int* bag_ids;
+    int bag_ids_cap;
+    GapPrior prior;           // the KL prior of the learnable Gaussian
+    long total_steps;
+    int micro;                // rows per forward/backward
+} Trainer;
+
+static double lr_at(const TrainConfig* tc, long step, long total) {
+    if (step < tc->warmup_steps) return tc->lr * (double)(step + 1) / (double)tc->warmup_steps;
+    double span = (double)(total - tc->warmup_steps);
+    double p = span > 0 ? (double)(step - tc->warmup_steps) / span : 1.0;
+    if (p > 1) p = 1;
+    double lo = tc->min_lr_ratio;
+    if (!strcmp(tc->schedule, "cosine")) return tc->lr * (lo + (1 - lo) * 0.5 * (1 + cos(M_PI * p)));
+    if (!strcmp(tc->schedule, "linear")) return tc->lr * (1 - (1 - lo) * p);
+    return tc->lr;
+}
+
+// Rows [row_begin, row_end) of t->batch as a ModelBatch; prompts from the rows' entities with
+// dropout keyed by (step, global sample index) unless `dropout` is 0.
+static ModelBatch make_batch(Trainer* t, int row_begin, int row_end, long step, uint64_t global_row0, int dropout,
+                             int noise, uint64_t noise_seed) {
+    const TrainConfig* tc = t->tc;
+    const Batch* b = &t->batch;
+    int K = tc->model.prefix_len, M = tc->model.max_prompts, L = b->L;
+    int rows = row_end - row_begin;
+    uint64_t drop_seed = tc->seed ^ KEY_DROPOUT;
+    int n_bags = 0, n_ids = 0;
+    t->bag_offsets[0] = 0;
+    for (int r = 0; r < rows; r++) {
+        int row = row_begin + r;
+        uint64_t sample = global_row0 + (uint64_t)r;
+        int used = 0;
+        int drop_all = dropout && philox_uniform(drop_seed, (uint64_t)step, sample * 64 + 63) < tc->prompt_dropout;
+        for (int e = b->entity_offsets[row]; e < b->entity_offsets[row + 1] && used < M && !drop_all; e++) {
+            int k = e - b->entity_offsets[row];
+            if (dropout && philox_uniform(drop_seed, (uint64_t)step, sample * 64 + (uint64_t)(k % 63)) < tc->entity_dropout)
+                continue;
+            int entry = b->entities[e];
+            int begin = t->vocab.token_offsets[entry], end = t->vocab.token_offsets[entry + 1];
+            if (n_ids + (end - begin) > t->bag_ids_cap) {
+                t->bag_ids_cap = 2 * (n_ids + (end - begin));
+                t->bag_ids = reallocCheck(t->bag_ids, sizeof(int) * (size_t)t->bag_ids_cap);
+            }
+            for (int j = begin; j < end; j++) t->bag_ids[n_ids++] = t->vocab.tokens[j];
+            t->prompts[r * M + used++] = n_bags;
+            t->bag_offsets[++n_bags] = n_ids;
+        }
+        for (int j = used; j < M; j++) t->prompts[r * M + j] = -1;
+    }
+    ModelBatch mb = {
+        .B = rows,
+        .L = L,
+        .emb = b->text_emb + (size_t)row_begin * b->D,
+        .tokens = b->tokens + (size_t)row_begin * L,
+        .targets = b->targets + (size_t)row_begin * (K + L),
+        .M = M,
+        .prompts = t->prompts,
+        .n_bags = n_bags,
+        .bag_offsets = t->bag_offsets,
+        .bag_ids = t->bag_ids,
+        .gap_noise = noise,
+        .noise_seed = noise_seed,
+        .noise_stream = (uint64_t)step,
+        .row0 = global_row0,
+    };
+    return mb;
+}
+
+static long count_targets(const Batch* b) {
+    long n = 0, per_row = b->K + b->L;
+    for (long i = 0; i < (long)b->B * per_row; i++) n += b->targets[i] >= 0;
+    return n;
+}
+
+// The gap Gaussian: the gap file's estimate, or mu = 0, Sigma = sigma2 I without one.
+static void load_gap(const TrainConfig* tc, int D, GapEstimate* g) {
+    char err[1024];
+    if (!tc->gap[0]) {
+        GapOptions opt = gap_options_default();
+        if (gap_estimate_text(g, D, tc->sigma2, NULL, &opt, err, sizeof err)) FATAL("%s", err);
+        return;
+    }
+    if (gap_read(tc->gap, g, err, sizeof err)) FATAL("%s", err);
+    if (g->dim != D) FATAL("%s: the gap has D = %d, the features %s have D = %d", tc->gap, g->dim, tc->features, D);
+    if (strcmp(gap_setting_name(g->setting), tc->setting))
+        FATAL("%s: the gap file was estimated for setting '%s', the config says mapping.setting = '%s'", tc->gap,
+              gap_setting_name(g->setting), tc->setting);
+}
+
+static void setup_data(Trainer* t) {
+    const TrainConfig* tc = t->tc;
+    char err[2048];
+    t->tok = tokenizer_load_default();
+    if (corpus_load(tc->corpus, SPLIT_TRAIN, &t->corpus, err, sizeof err)) FATAL("%s", err);
+    if (features_read(tc->features, &t->features, err, sizeof err)) FATAL("%s", err);
+    char* vocab_path = tc->entity_vocab[0] ? strdupCheck(tc->entity_vocab) : entity_vocab_default_path();
+    if (entity_vocab_load(vocab_path, NULL, t->tok, &t->vocab, err, sizeof err)) FATAL("%s", err);
+    free(vocab_path);
+    DatasetOptions opt = DATASET_OPTIONS_DEFAULT;
+    opt.max_len = tc->max_len;
+    opt.len_percentile = tc->len_percentile;
+    if (dataset_build(&t->corpus, (Split)split_parse(tc->train_split), &t->features, t->tok, &t->vocab, &opt, &t->train,
+                      err, sizeof err))
+        FATAL("%s", err);
+    t->have_val = strcmp(tc->val_split, "none") != 0;
+    if (t->have_val) {
+        opt.max_len = t->train.max_len;
+        if (dataset_build(&t->corpus, (Split)split_parse(tc->val_split), &t->features, t->tok, &t->vocab, &opt, &t->val,
+                          err, sizeof err))
+            FATAL("%s", err);
+        if (t->val.n == 0) {
+            dataset_free(&t->val);
+            t->have_val = 0;
+        }
+    }
+    int world = t->dist->world;
+    if (tc->batch_size % world) FATAL("train.batch_size %d is not a multiple of the %d ranks", tc->batch_size, world);
+    if (train_iter_init(&t->iter, &t->train, tc->seed, tc->batch_size, t->dist->rank, world, err, sizeof err))
+        FATAL("%s", err);
+    int local = tc->batch_size / world;
+    t->micro = tc->micro_batch > 0 ? tc->micro_batch : local;
+    if (local % t->micro) FATAL("train.micro_batch %d does not divide the local batch %d", t->micro, local);
+    batch_alloc(&t->batch, local, tc->model.prefix_len, &t->train);
+    int M = tc->model.max_prompts;
+    t->prompts = mallocCheck(sizeof(int) * (size_t)(local * M + 1));
+    t->bag_offsets = mallocCheck(sizeof(int) * (size_t)(local * M + 1));
+    t->bag_ids_cap = local * M * 8 + 16;
+    t->bag_ids = mallocCheck(sizeof(int) * (size_t)t->bag_ids_cap);
+    long per_epoch = train_iter_steps_per_epoch(&t->iter);
+    t->total_steps = tc->steps > 0 ? tc->steps : per_epoch * tc->epochs;
+    if (t->dist->rank == 0)
+        LOG_INFO("data: %d training captions (L = %d tokens, %d truncated), %d validation; %ld steps per epoch, %ld steps",
+                 t->train.n, t->train.max_len, t->train.n_truncated, t->have_val ? t->val.n : 0, per_epoch, t->total_steps);
+}
+
+static Backend* choose_backend(const TrainConfig* tc, Dist* dist) {
+    if (strcmp(tc->device, "cpu")) {
+#ifdef TIPCAP_HAVE_CUDA
+        dist_select_device(dist);
+        Backend* be = backend_cuda_create(strcmp(tc->precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
+        if (be) return be;
+#endif
+        if (!strcmp(tc->device, "cuda")) FATAL("run.device is \"cuda\" but no GPU backend is available");
+    }
+    return backend_cpu_create();
+}
+
+static void setup_model(Trainer* t) {
+    const TrainConfig* tc = t->tc;
+    ModelConfig mc = tc->model;
+    mc.clip_dim = t->features.dim;
+    if (mc.vocab_size != GPT2_VOCAB_SIZE)
+        FATAL("model.vocab_size %d: the decoder writes GPT-2 tokens, so it must be %d", mc.vocab_size, GPT2_VOCAB_SIZE);
+    int local = tc->batch_size / t->dist->world;
+    t->model = model_create(t->be, &mc, t->micro < local ? t->micro : local, t->train.max_len);
+    model_init_random(t->model, tc->seed);
+    if (tc->decoder_init[0]) {
+        char err[1024];
+        if (model_load_gpt2(t->model, tc->decoder_init, err, sizeof err)) FATAL("%s", err);
+    }
+    GapEstimate gap;
+    load_gap(tc, mc.clip_dim, &gap);
+    model_set_gap(t->model, gap.mu, gap.chol);
+    if (tc->learnable) {  // the estimate is also the KL prior
+        char err[1024];
+        if (gap_prior_init(&t->prior, &gap, err, sizeof err)) FATAL("%s", err);
+    }
+    gap_free(&gap);
+    model_set_trainable(t->model, tc->learnable, !tc->freeze_decoder);
+    model_set_label_smoothing(t->model, (float)tc->label_smoothing);
+    if (t->dist->rank == 0)
+        LOG_INFO("model: %.2fM parameters on %s (%s), D = %d, K = %d, C = %d, %d decoder layers",
+                 (double)model_total_params(t->model) / 1e6, t->be->name, t->be->act == DTYPE_BF16 ? "bf16" : "fp32",
+                 mc.clip_dim,
+                 mc.prefix_len, mc.width, mc.dec_layers);
+}
+
+// The KL term of the learnable Gaussian: adds kl_weight * dKL/d(mu, L) to the gradients
+// (host, double precision: the Gaussian is D + D^2 numbers). Returns the KL.
+static double add_kl_gradient(Trainer* t) {
+    Model* m = t->model;
+    Backend* be = t->be;
+    const ParamInfo* pmu = model_find_param(m, "gap.mu");
+    const ParamInfo* pl = model_find_param(m, "gap.chol");
+    size_t n = pmu->numel + pl->numel;  // gap.mu and gap.chol are adjacent
+    float* params = mallocCheck(sizeof(float) * model_total_params(m));
+    float* grads = mallocCheck(sizeof(float) * n);
+    model_get_params(m, params);
+    be->download(be, grads, model_grads(m) + pmu->offset, sizeof(float) * n);
+    double kl = gap_kl(&t->prior, params + pmu->offset, params + pl->offset, (float)t->tc->kl_weight, grads,
+                       grads + pmu->numel);
+    be->upload(be, model_grads(m) + pmu->offset, grads, sizeof(float) * n);
+    free(grads);
+    free(params);
+    return kl;
+}
+
+// Mean token loss over the validation split (or its first val_batches batches), all ranks.
+static double validate(Trainer* t) {
+    const TrainConfig* tc = t->tc;
+    int64_t batches = dataset_val_batches(&t->val, tc->batch_size);
+    if (tc->val_batches > 0 && tc->val_batches < batches) batches = tc->val_batches;
+    double sum = 0, count = 0;
+    for (int64_t i = 0; i < batches; i++) {
+        dataset_val_batch(&t->val, i, tc->batch_size, t->dist->rank, t->dist->world, &t->batch);
+        uint64_t row0 = (uint64_t)i * (uint64_t)tc->batch_size +
+                        (uint64_t)(t->dist->rank * (tc->batch_size / t->dist->world));
+        for (int r = 0; r < t->batch.B; r += t->micro) {
+            int end = r + t->micro < t->batch.B ? r + t->micro : t->batch.B;
+            ModelBatch mb = make_batch(t, r, end, 0, row0 + (uint64_t)r, 0, tc->noise, tc->seed ^ KEY_VAL_NOISE);
+            long n;
+            sum += model_forward_loss(t->model, &mb, &n);
+            count += (double)n;
+        }
+    }
+    sum = dist_sum_double(t->dist, sum);
+    count = dist_sum_double(t->dist, count);
+    return count > 0 ? sum / count : NAN;
+}
+
+static void save_checkpoint(Trainer* t, long step, const char* config_json) {
+    if (t->dist->rank != 0) return;
+    TrainState st = {.step = step, .data = train_iter_position(&t->iter), .seed = t->tc->seed,
+                     .config_json = (char*)config_json};
+    char err[2048];
+    if (checkpoint_save(t->tc->dir, t->model, &st, t->tc->keep_checkpoints, err, sizeof err)) FATAL("%s", err);
+}
+
+static void mkdir_run(const char* dir) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char* p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST) FATAL("%s: cannot create the run directory: %s", dir, strerror(errno));
+}
+
+int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
+    Trainer t;
+    memset(&t, 0, sizeof t);
+    t.tc = tc;
+    t.dist = dist;
+    double t_start = timer_now();
+    setup_data(&t);
+    t.be = choose_backend(tc, dist);
+    dist_setup_backend(dist, t.be, opt->nccl_id_file);
+    setup_model(&t);
+
+    long step = 0;
+    if (opt->resume_dir) {
+        char ckpt[4200], err[2048];
+        if (!checkpoint_latest(tc->dir, ckpt, sizeof ckpt)) {
+            if (dist->rank == 0) LOG_INFO("%s: no checkpoint yet, starting from step 0", tc->dir);
+        } else {
+            TrainState st;
+            if (checkpoint_load(ckpt, t.model, &st, err, sizeof err))
+                FATAL("%s\n(the checkpoint is left as it is; remove that directory to resume from the one before)", err);
+            if (st.seed != tc->seed) FATAL("%s: saved with seed %llu, the config says %llu", ckpt,
+                                           (unsigned long long)st.seed, (unsigned long long)tc->seed);
+            if (train_iter_seek(&t.iter, st.data, err, sizeof err)) FATAL("%s: %s", ckpt, err);
+            step = st.step;
+            free(st.config_json);
+            if (dist->rank == 0) LOG_INFO("resumed from %s (step %ld)", ckpt, step);
+        }
+    } else if (dist->rank == 0) {
+        mkdir_run(tc->dir);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/config.json", tc->dir);
+        atomic_write_file(path, opt->config_json, strlen(opt->config_json));
+    }
+
+    Report report;
+    if (dist->rank == 0) report_open(&report, tc->dir, t.total_steps, step);
+    int local = tc->batch_size / dist->world;
+    double t_last = timer_now();
+    long tokens_since = 0;
+    int status = 0;
+    while (step < t.total_steps) {
+        int64_t epoch = train_iter_position(&t.iter).epoch;
+        uint64_t global_row0 = (uint64_t)step * (uint64_t)tc->batch_size + (uint64_t)(dist->rank * local);
+        train_iter_next(&t.iter, &t.batch);
+        double n_targets = dist_sum_double(dist, (double)count_targets(&t.batch));
+        model_zero_grad(t.model);
+        double loss_sum = 0;
+        for (int r = 0; r < t.batch.B; r += t.micro) {
+            ModelBatch mb = make_batch(&t, r, r + t.micro, step, global_row0 + (uint64_t)r, 1, tc->noise,
+                                       tc->seed ^ KEY_NOISE);
+            long n;
+            loss_sum += model_forward_backward(t.model, &mb, (float)(1.0 / n_targets), &n);
+        }
+        dist_allreduce_sum(dist, t.be, model_grads(t.model), model_total_params(t.model));
+        double loss = dist_sum_double(dist, loss_sum) / n_targets;
+        if (!isfinite(loss)) {
+            if (dist->rank == 0)
+                LOG_ERROR("loss is %g at step %ld (epoch %lld, batch of samples starting at data position %lld): stopping; "
+                          "the last good checkpoint is kept", loss, step + 1, (long long)epoch,
+                          (long long)train_iter_position(&t.iter).cursor - tc->batch_size);
+            status = 1;
+            break;
+        }
+        if (tc->learnable) add_kl_gradient(&t);
+        double lr = lr_at(tc, step, t.total_steps);
+        double norm = model_adamw_step(t.model, (float)lr, (float)tc->beta1, (float)tc->beta2, (float)tc->eps,
+                                       (float)tc->weight_decay, (float)tc->grad_clip, (int)(step + 1));
+        step++;
+        tokens_since += (long)n_targets;
+
+        int last = step == t.total_steps;
+        int do_val = t.have_val && ((tc->val_every > 0 && step % tc->val_every == 0) || last);
+        double val_loss = do_val ? validate(&t) : NAN;
+        if (dist->rank == 0 && (step % tc->log_every == 0 || last || do_val)) {
+            double now = timer_now();
+            MetricsRow row = {.step = step, .epoch = (int)epoch, .loss = loss, .val_loss = val_loss, .lr = lr,
+                              .grad_norm = norm, .tokens_per_s = (double)tokens_since / (now - t_last),
+                              .elapsed_s = now - t_start};
+            report_row(&report, &row);
+            report_progress(&report, &row, do_val);
+            t_last = now;
+            tokens_since = 0;
+        }
+        if ((tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) || last) save_checkpoint(&t, step, opt->config_json);
+    }
+    if (dist->rank == 0) {
+        report_close(&report);
+        char csv[4200], svg[4200], err[1024];
+        snprintf(csv, sizeof csv, "%s/metrics.csv", tc->dir);
+        snprintf(svg, sizeof svg, "%s/loss.svg", tc->dir);
+        if (report_plot_svg(csv, svg, tc->name, err, sizeof err)) LOG_WARN("%s", err);
+        if (status == 0 && step == t.total_steps) LOG_INFO("done: %ld steps in %.1f s; run directory %s", step,
+                                                           timer_now() - t_start, tc->dir);
+    }
+    model_free(t.model);
+    t.be->destroy(t.be);
+    batch_free(&t.batch);
+    train_iter_free(&t.iter);
+    dataset_free(&t.train);
+    if (t.have_val) dataset_free(&t.val);
+    entity_vocab_free(&t.vocab);
+    features_free(&t.features);
+    corpus_free(&t.corpus);
+    tokenizer_free(t.tok);
+    free(t.prompts);
+    free(t.bag_offsets);
+    free(t.bag_ids);
+    if (tc->learnable) gap_prior_free(&t.prior);
+    return status;
+}
