@@ -130,6 +130,19 @@ struct Backend {
     // x (fp32) [n] *= s
     void (*scale_f32)(Backend* be, float* x, float s, size_t n);
 
+    // ---- incremental decoding (inference)
+    // Causal attention of Tn new tokens per row over a key/value cache: appends the new keys and values
+    // (from qkv (act) [B,Tn,3C]) to kcache, vcache (act) [B,Tmax,C] at positions past .. past+Tn-1, then
+    // out (act) [B,Tn,C]: new token i (absolute position past+i) attends to cached positions 0 .. past+i.
+    // The same numbers as attention_forward over the whole sequence, up to summation order.
+    void (*attention_forward_cached)(Backend* be, void* out, const void* qkv, void* kcache, void* vcache, int past,
+                                     int B, int Tn, int Tmax, int C, int H);
+    // dst (act) [n,row] : dst[i,:] = src[idx[i],:]; idx on the device; dst and src do not overlap.
+    void (*rows_gather)(Backend* be, void* dst, const void* src, const int* idx, int n, size_t row);
+    // Per row of logits (act) [N,Vp] (first V columns real): the k largest log-softmax values, sorted
+    // descending (ties: smaller id first), into values (fp32) [N,k] and ids [N,k] (device buffers).
+    void (*logsoftmax_topk)(Backend* be, float* values, int* ids, const void* logits, int N, int V, int Vp, int k);
+
     // ---- Gaussian modality-gap mapping (kernels/gap_sample.*), all fp32
     // x [B,D] = normalize(t + mu + L z) with z[b,d] = philox_normal(seed, stream, (row0 + b) * D + d);
     // z [B,D] and norm [B] (of t + mu + L z) are saved for the backward. L [D,D] lower-triangular.
