@@ -2,8 +2,8 @@
 // A caption's entities are the vocabulary entries it mentions: the caption is lower-cased and
 // split into words (letters and digits; anything else separates), plurals and irregular forms
 // are folded to their base form (WordNet's morphology exceptions, then WordNet's noun suffix
-// rules: -s, -ses, -xes, -zes, -ches, -shes, -men, -ies), and multi-word entries ("fire
-// hydrant") are matched as one, longest first. A word folds only to a form that is in the
+// rules: -s, -ses, -ves, -xes, -zes, -ches, -shes, -men, -ies), and multi-word entries ("fire
+// hydrant") are matched as one, longest first (the last word of an entry may be inflected). A word folds only to a form that is in the
 // vocabulary, so "bus" stays "bus". Each entity is reported once, in order of first mention.
 #pragma once
 #include <stddef.h>
@@ -28,7 +28,8 @@ typedef struct {
 // Loads a vocabulary: a JSON object {"name": index, ...} (entries ordered by index, as the VinVL
 // class list), a JSON array of names, or a text file with one name per line (the first of
 // comma-separated synonyms). Morphology exceptions come from `exceptions_path` (WordNet's
-// exception list as pairs of lines "base" / "form form ..."); NULL loads the shipped one.
+// exception list as pairs of lines "base" / "form form ..."); NULL loads the shipped one
+// (data/meteor/english.exceptions, shared with the evaluator's METEOR).
 // `tok` may be NULL (then no tokens are filled). Returns 0, or -1 with a message in err.
 int entity_vocab_load(const char* path, const char* exceptions_path, Tokenizer* tok,
                       EntityVocab* v, char* err, size_t err_size);

@@ -15,3 +15,7 @@ test_data_corpus_SRCS := tests/test_data_corpus.c
 LIB_SRCS += data/features.c
 TESTS += test_data_features
 test_data_features_SRCS := tests/test_data_features.c
+
+LIB_SRCS += data/entities.c
+TESTS += test_data_entities
+test_data_entities_SRCS := tests/test_data_entities.c
