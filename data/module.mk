@@ -19,3 +19,7 @@ test_data_features_SRCS := tests/test_data_features.c
 LIB_SRCS += data/entities.c
 TESTS += test_data_entities
 test_data_entities_SRCS := tests/test_data_entities.c
+
+LIB_SRCS += data/dataset.c
+TESTS += test_data_dataset
+test_data_dataset_SRCS := tests/test_data_dataset.c
