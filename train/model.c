@@ -211,8 +211,18 @@ static void stack_free(Model* m, Stack* s) {
     free(s->fch);
 }
 
-// residual[0] must hold the input; writes s->out.
-static void stack_forward(Model* m, Stack* s, int B, int T, const int* key_len) {
+// Key/value caches of the decoder for incremental decoding: [layers] act [rows, Tmax, C] each.
+typedef struct {
+    int rows, Tmax;
+    void** k;
+    void** v;
+    void* spare;       // act [rows, Tmax, C]: the target of a reorder, swapped in afterwards
+    int* select;       // device [rows]
+} KVCache;
+
+// residual[0] must hold the input ([B,T,C]); writes s->out. With a cache, the T tokens of each row
+// sit at positions past .. past+T-1 and attend to the cached ones too (causal stacks only).
+static void stack_forward(Model* m, Stack* s, int B, int T, const int* key_len, KVCache* cache, int past) {
     Backend* be = m->be;
     int N = B * T, C = s->C, lnf = s->first + BLOCK_TENSORS * s->L;
     if (s->L == 0) {
@@ -226,7 +236,11 @@ static void stack_forward(Model* m, Stack* s, int B, int T, const int* key_len) 
             be->layernorm_forward(be, s->ln1[0], s->ln1_mean[0], s->ln1_rstd[0], s->residual[0], param_act(m, w + LN1_W),
                                   param_act(m, w + LN1_B), N, C);
         be->matmul_forward(be, s->qkv[l], NULL, s->ln1[l], param_act(m, w + QKV_W), param_act(m, w + QKV_B), N, C, 3 * C);
-        be->attention_forward(be, s->atty[l], s->lse[l], s->qkv[l], key_len, B, T, C, s->H, s->causal);
+        if (cache)
+            be->attention_forward_cached(be, s->atty[l], s->qkv[l], cache->k[l], cache->v[l], past, B, T, cache->Tmax, C,
+                                         s->H);
+        else
+            be->attention_forward(be, s->atty[l], s->lse[l], s->qkv[l], key_len, B, T, C, s->H, s->causal);
         be->matmul_forward(be, s->scratch, NULL, s->atty[l], param_act(m, w + PROJ_W), param_act(m, w + PROJ_B), N, C, C);
         be->residual_layernorm_forward(be, s->residual2[l], s->ln2[l], s->ln2_mean[l], s->ln2_rstd[l], s->residual[l],
                                        s->scratch, param_act(m, w + LN2_W), param_act(m, w + LN2_B), N, C);
@@ -462,12 +476,13 @@ void model_set_gap(Model* m, const float* mu, const float* chol) {
 
 void model_zero_grad(Model* m) { m->be->zero(m->be, m->grads, m->total * sizeof(float)); }
 
-// Uploads the batch and runs everything up to the logits.
-static void forward(Model* m, const ModelBatch* b) {
+// Mapping, projector and interaction encoder: m->inter.out [B,S,C] holds the decoder's prefix in
+// the first K rows of each sequence.
+static void encode_prefix(Model* m, const ModelBatch* b) {
     Backend* be = m->be;
     const ModelConfig* c = &m->cfg;
     int B = b->B, D = c->clip_dim, K = c->prefix_len, C = c->width;
-    int T = K + b->L, S = K + b->M;
+    int S = K + b->M;
     if (B > m->max_B || b->L > m->max_L || b->M > c->max_prompts)
         FATAL("model: batch %d x %d tokens x %d prompts exceeds the model's %d x %d x %d", B, b->L, b->M, m->max_B,
               m->max_L, c->max_prompts);
@@ -497,7 +512,7 @@ static void forward(Model* m, const ModelBatch* b) {
         be->matmul_forward(be, m->p, NULL, m->x_act, param_act(m, m->p_lin_w), param_act(m, m->p_lin_b), B, D, K * C);
         be->embedding_forward(be, m->mapper.residual[0], m->p, K, NULL, NULL, param_act(m, m->p_map_pos), m->pos_map,
                               B, K, K, C);
-        stack_forward(m, &m->mapper, B, K, NULL);
+        stack_forward(m, &m->mapper, B, K, NULL, NULL, 0);
         prefix = m->mapper.out;
     }
 
@@ -519,13 +534,21 @@ static void forward(Model* m, const ModelBatch* b) {
     free(key_len_host);
     be->embedding_forward(be, m->inter.residual[0], prefix, K, m->prompts, m->q, param_act(m, m->p_type), m->pos_int,
                           B, S, K, C);
-    stack_forward(m, &m->inter, B, S, m->key_len);
+    stack_forward(m, &m->inter, B, S, m->key_len, NULL, 0);
+}
 
+// Uploads the batch and runs everything up to the logits.
+static void forward(Model* m, const ModelBatch* b) {
+    Backend* be = m->be;
+    const ModelConfig* c = &m->cfg;
+    int B = b->B, K = c->prefix_len, C = c->width;
+    int T = K + b->L, S = K + b->M;
+    encode_prefix(m, b);
     // 4. decoder over [first K rows of the interaction output; caption tokens]
     if (b->L > 0) be->upload(be, m->tokens, b->tokens, sizeof(int) * (size_t)B * b->L);
     be->embedding_forward(be, m->dec.residual[0], m->inter.out, S, m->tokens, param_act(m, m->p_wte),
                           param_act(m, m->p_wpe), m->pos_dec, B, T, K, C);
-    stack_forward(m, &m->dec, B, T, NULL);
+    stack_forward(m, &m->dec, B, T, NULL, NULL, 0);
     be->matmul_forward(be, m->logits, NULL, m->dec.out, param_act(m, m->p_wte), NULL, B * T, C, m->Vp);
 }
 
@@ -621,3 +644,127 @@ double model_adamw_step(Model* m, float lr, float beta1, float beta2, float eps,
     }
     return norm;
 }
+
+// ---------------------------------------------------------------- incremental decoding
+struct ModelDecoder {
+    KVCache cache;
+    int n;                 // rows in use
+    int pos;               // next position to fill (all rows in step)
+    void* last;            // act [rows, C] the final hidden state of each row's newest token
+    int* last_idx;         // device [rows] rows of dec.out to gather (prefix: b*K + K-1)
+    float* top_values;     // device [rows, k_max]
+    int* top_ids;
+    int k_max;
+};
+
+ModelDecoder* model_decoder_create(Model* m, int rows, int k_max) {
+    Backend* be = m->be;
+    const ModelConfig* c = &m->cfg;
+    if (rows > m->max_B) FATAL("model: %d decoding rows exceed the model's batch of %d", rows, m->max_B);
+    ModelDecoder* d = callocCheck(1, sizeof(ModelDecoder));
+    d->cache.rows = rows;
+    d->cache.Tmax = m->max_T;
+    size_t per_layer = (size_t)rows * m->max_T * c->width;
+    d->cache.k = callocCheck((size_t)c->dec_layers, sizeof(void*));
+    d->cache.v = callocCheck((size_t)c->dec_layers, sizeof(void*));
+    for (int l = 0; l < c->dec_layers; l++) {
+        d->cache.k[l] = act_alloc(m, per_layer);
+        d->cache.v[l] = act_alloc(m, per_layer);
+    }
+    d->cache.spare = act_alloc(m, per_layer);
+    d->cache.select = be->alloc(be, sizeof(int) * (size_t)rows);
+    d->last = act_alloc(m, (size_t)rows * c->width);
+    d->last_idx = be->alloc(be, sizeof(int) * (size_t)rows);
+    d->k_max = k_max;
+    d->top_values = f32_alloc(m, (size_t)rows * k_max);
+    d->top_ids = be->alloc(be, sizeof(int) * (size_t)rows * k_max);
+    return d;
+}
+
+void model_decoder_free(Model* m, ModelDecoder* d) {
+    if (!d) return;
+    Backend* be = m->be;
+    for (int l = 0; l < m->cfg.dec_layers; l++) {
+        be->free(be, d->cache.k[l]);
+        be->free(be, d->cache.v[l]);
+    }
+    free(d->cache.k);
+    free(d->cache.v);
+    void* bufs[] = {d->cache.spare, d->cache.select, d->last, d->last_idx, d->top_values, d->top_ids};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) be->free(be, bufs[i]);
+    free(d);
+}
+
+// LM head on d->last rows and the top-k of their log-softmax, to the host.
+static void next_token_topk(Model* m, ModelDecoder* d, int n, int k, float* values, int* ids) {
+    Backend* be = m->be;
+    if (k > d->k_max) FATAL("model: top-%d exceeds the decoder's %d", k, d->k_max);
+    be->matmul_forward(be, m->logits, NULL, d->last, param_act(m, m->p_wte), NULL, n, m->cfg.width, m->Vp);
+    be->logsoftmax_topk(be, d->top_values, d->top_ids, m->logits, n, m->cfg.vocab_size, m->Vp, k);
+    be->download(be, values, d->top_values, sizeof(float) * (size_t)n * k);
+    be->download(be, ids, d->top_ids, sizeof(int) * (size_t)n * k);
+}
+
+void model_decode_prefix(Model* m, ModelDecoder* d, const ModelBatch* b, int k, float* values, int* ids) {
+    Backend* be = m->be;
+    const ModelConfig* c = &m->cfg;
+    int B = b->B, K = c->prefix_len, C = c->width, S = K + b->M;
+    if (B > d->cache.rows) FATAL("model: %d rows exceed the decoder's %d", B, d->cache.rows);
+    encode_prefix(m, b);
+    be->embedding_forward(be, m->dec.residual[0], m->inter.out, S, NULL, param_act(m, m->p_wte), param_act(m, m->p_wpe),
+                          m->pos_dec, B, K, K, C);
+    stack_forward(m, &m->dec, B, K, NULL, &d->cache, 0);
+    int* idx = mallocCheck(sizeof(int) * (size_t)B);
+    for (int r = 0; r < B; r++) idx[r] = r * K + K - 1;
+    be->upload(be, d->last_idx, idx, sizeof(int) * (size_t)B);
+    free(idx);
+    be->rows_gather(be, d->last, m->dec.out, d->last_idx, B, (size_t)C);
+    d->n = B;
+    d->pos = K;
+    next_token_topk(m, d, B, k, values, ids);
+}
+
+void model_decode_select(Model* m, ModelDecoder* d, const int* src, int n) {
+    Backend* be = m->be;
+    int C = m->cfg.width;
+    if (n > d->cache.rows) FATAL("model: %d rows exceed the decoder's %d", n, d->cache.rows);
+    be->upload(be, d->cache.select, src, sizeof(int) * (size_t)n);
+    size_t row = (size_t)d->cache.Tmax * C;
+    for (int l = 0; l < m->cfg.dec_layers; l++) {
+        void** bufs[2] = {&d->cache.k[l], &d->cache.v[l]};
+        for (int j = 0; j < 2; j++) {
+            be->rows_gather(be, d->cache.spare, *bufs[j], d->cache.select, n, row);
+            void* old = *bufs[j];
+            *bufs[j] = d->cache.spare;
+            d->cache.spare = old;
+        }
+    }
+    d->n = n;
+}
+
+void model_decode_step(Model* m, ModelDecoder* d, const int* tokens, int k, float* values, int* ids) {
+    Backend* be = m->be;
+    int n = d->n, C = m->cfg.width;
+    if (d->pos >= d->cache.Tmax) FATAL("model: decoding past the %d positions of the decoder", d->cache.Tmax);
+    be->upload(be, m->tokens, tokens, sizeof(int) * (size_t)n);
+    be->embedding_forward(be, m->dec.residual[0], NULL, 0, m->tokens, param_act(m, m->p_wte), param_act(m, m->p_wpe),
+                          m->pos_dec + d->pos, n, 1, 0, C);
+    stack_forward(m, &m->dec, n, 1, NULL, &d->cache, d->pos);
+    be->copy(be, d->last, m->dec.out, (size_t)n * C * dtype_size(be->act));
+    d->pos++;
+    next_token_topk(m, d, n, k, values, ids);
+}
+
+int model_decode_position(const ModelDecoder* d) { return d->pos; }
+
+void model_logits_rows(Model* m, const ModelBatch* b, float* out) {
+    forward(m, b);
+    Backend* be = m->be;
+    size_t n = (size_t)b->B * (m->cfg.prefix_len + b->L) * m->Vp;
+    float* f = f32_alloc(m, n);
+    be->cast_to_f32(be, f, m->logits, n);
+    be->download(be, out, f, n * sizeof(float));
+    be->free(be, f);
+}
+
+int model_padded_vocab(const Model* m) { return m->Vp; }

@@ -103,6 +103,26 @@ float* model_grads(Model* m);
 // AdamW over trainable tensors; returns the gradient norm before clipping.
 double model_adamw_step(Model* m, float lr, float beta1, float beta2, float eps, float weight_decay,
                         float clip_norm, int t);
+// ---- inference: the prefix once, then one token per step, with a key/value cache.
+// Every row decodes in step (the same position); rows can be reordered or duplicated between
+// steps (beam search). Token ids are GPT-2 ids of the model's vocabulary.
+typedef struct ModelDecoder ModelDecoder;
+// Caches for up to `rows` sequences; top-k queries of at most k_max.
+ModelDecoder* model_decoder_create(Model* m, int rows, int k_max);
+void model_decoder_free(Model* m, ModelDecoder* d);
+// Encodes the batch's rows (emb as given, gap_noise 0; prompts) into the prefix, runs the decoder over
+// the K prefix positions, and returns for each row the top-k log-probabilities and ids of the first
+// caption token: values, ids host [B,k].
+void model_decode_prefix(Model* m, ModelDecoder* d, const ModelBatch* b, int k, float* values, int* ids);
+// Row i of the caches becomes old row src[i] (host), for i < n; n rows are in use afterwards.
+void model_decode_select(Model* m, ModelDecoder* d, const int* src, int n);
+// Feeds one token per row (host [n]) at the next position; top-k of the following token as above.
+void model_decode_step(Model* m, ModelDecoder* d, const int* tokens, int k, float* values, int* ids);
+int model_decode_position(const ModelDecoder* d);
+// Full forward without cache: logits (fp32, host) [B, K+L, Vp] of the batch (tests, checks).
+void model_logits_rows(Model* m, const ModelBatch* b, float* out);
+int model_padded_vocab(const Model* m);
+
 // The optimiser moments (device), for checkpoints.
 float* model_adam_m(Model* m);
 float* model_adam_v(Model* m);
