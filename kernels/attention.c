@@ -30,3 +30,14 @@
 #undef EXP
 #undef LOG
 #undef SQRT
+
+void attention_forward_backend_cpu(Backend* be, void* out, float* lse, const void* qkv, const int* key_len,
+                                   int B, int T, int C, int H, int causal) {
+    attention_forward_cpu((float*)out, lse, (const float*)qkv, key_len, B, T, C, H, causal);
+}
+
+void attention_backward_backend_cpu(Backend* be, void* dqkv, const void* dout, const void* out, const float* lse,
+                                    const void* qkv, const int* key_len, int B, int T, int C, int H, int causal) {
+    attention_backward_cpu((float*)dqkv, (const float*)dout, (const float*)out, lse, (const float*)qkv, key_len, B, T,
+                           C, H, causal);
+}

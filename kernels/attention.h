@@ -34,6 +34,12 @@ void attention_backward_cpu_f64(double* dqkv, const double* dout, const double* 
                                 const double* qkv, const int* key_len, int B, int T, int C, int H,
                                 int causal);
 
+// The entries of the CPU backend's table (kernels/backend_cpu.c): act is fp32, key_len on the host.
+void attention_forward_backend_cpu(Backend* be, void* out, float* lse, const void* qkv, const int* key_len,
+                                   int B, int T, int C, int H, int causal);
+void attention_backward_backend_cpu(Backend* be, void* dqkv, const void* dout, const void* out, const float* lse,
+                                    const void* qkv, const int* key_len, int B, int T, int C, int H, int causal);
+
 // Largest head size the CUDA kernels take.
 #define ATTENTION_MAX_HEAD_SIZE 128
 
@@ -46,6 +52,12 @@ void attention_forward_cuda(void* out, float* lse, const void* qkv, const int* k
 void attention_backward_cuda(void* dqkv, const void* dout, const void* out, const float* lse,
                              const void* qkv, const int* key_len, int B, int T, int C, int H, int causal,
                              DType dtype);
+
+// The entries of the CUDA backend's table (kernels/backend_cuda.cu): the launchers with be->act.
+void attention_forward_backend_cuda(Backend* be, void* out, float* lse, const void* qkv, const int* key_len,
+                                    int B, int T, int C, int H, int causal);
+void attention_backward_backend_cuda(Backend* be, void* dqkv, const void* dout, const void* out, const float* lse,
+                                     const void* qkv, const int* key_len, int B, int T, int C, int H, int causal);
 
 #ifdef __cplusplus
 }
