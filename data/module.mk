@@ -23,3 +23,8 @@ test_data_entities_SRCS := tests/test_data_entities.c
 LIB_SRCS += data/dataset.c
 TESTS += test_data_dataset
 test_data_dataset_SRCS := tests/test_data_dataset.c
+
+# gap estimation (data/gap.c; docs/GAP.md)
+LIB_SRCS += data/gap.c
+TESTS += test_gap
+test_gap_SRCS := tests/test_gap.c

@@ -6,3 +6,6 @@ LIB_SRCS += kernels/cast.c kernels/embedding.c kernels/bag_mean.c kernels/layern
 
 TESTS += test_gradcheck
 test_gradcheck_SRCS := tests/test_gradcheck.c
+
+# Cholesky (CPU through LAPACKE; the CUDA kernels in cholesky.cu)
+LIB_SRCS += kernels/cholesky.c
