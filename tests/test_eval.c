@@ -1,0 +1,433 @@
+// tipcap-eval against the toolkit's published numbers (../shared/data/README.md, copied into
+// tests/data/eval): BLEU statistics exactly, scores to full precision where given and to the
+// printed precision otherwise. METEOR goldens need the paraphrase table (found as tipcap-eval
+// finds it); without it those cases are skipped. No Python or Java is needed.
+#include <cJSON.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "eval/eval.h"
+#include "eval/evaluate.h"
+#include "tests/harness.h"
+
+static char repo[PATH_MAX / 2];
+
+static void find_repo(void) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    // build/tests/test_eval -> repository root
+    snprintf(repo, sizeof repo, "%s/../..", dirname(exe));
+}
+
+static EvalImage image(const char* id, const char* hyp, int n_refs, const char** refs) {
+    EvalImage im;
+    im.id = strdup(id);
+    im.id_is_number = 0;
+    im.hyp = strdup(hyp);
+    im.n_refs = n_refs;
+    im.refs = malloc((size_t)n_refs * sizeof *im.refs);
+    for (int k = 0; k < n_refs; k++) im.refs[k] = strdup(refs[k]);
+    return im;
+}
+
+static void free_images(EvalImage* v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].id);
+        free(v[i].hyp);
+        for (int k = 0; k < v[i].n_refs; k++) free(v[i].refs[k]);
+        free(v[i].refs);
+    }
+}
+
+static int same(double a, double b) { return a == b || fabs(a - b) <= 4e-16 * fabs(b); }
+static int printed(double a, double golden) { return fabs(round(a * 1000) / 1000 - golden) < 1e-9; }
+
+// ---------------------------------------------------------------- the scorers' own test cases
+static void test_bleu_toolkit_cases(void) {
+    const char* r1[] = {"here is a test of bleu", "here is a test of blue"};
+    const char* r2[] = {"please worry it probably wont pass", "dont worry it will probably pass"};
+    EvalImage v[2] = {image("1", "this is a test of bleu", 2, r1), image("2", "dont worry it will probably pass", 2, r2)};
+    double b[4];
+    BleuStats s;
+    bleu_score(v, 2, b, NULL, &s);
+    const double want[4] = {0.9166666665138891, 0.9082951060702961, 0.8970582964112459, 0.8806841673159312};
+    for (int k = 0; k < 4; k++) CHECK(same(b[k], want[k]), "Bleu_%d %.17g, toolkit %.17g", k + 1, b[k], want[k]);
+    free_images(v, 2);
+
+    const char* c0[] = {"the cat in the hat is black ."};
+    const char* c1[] = {"unsurprisingly it was discovered out that most humans are insensitive to different shades of gray"};
+    EvalImage w[2] = {image("0", "the black cat is hat is hat", 1, c0), image("1", "humans are mostly insensitive to different colors except gray", 1, c1)};
+    bleu_score(w, 2, b, NULL, &s);
+    const double want2[4] = {0.44388336186369043, 0.28615312506956214, 0.16393460357431763, 2.309415185245007e-05};
+    for (int k = 0; k < 4; k++) CHECK(same(b[k], want2[k]), "Bleu_%d %.17g, toolkit %.17g", k + 1, b[k], want2[k]);
+    double rouge = rouge_l_score(w, 2, NULL);
+    CHECK(same(rouge, 0.5027146063609029), "ROUGE_L %.17g", rouge);
+    double cider = cider_d_score(w, 2, NULL);
+    CHECK(same(cider, 1.5558781001758049), "CIDEr %.17g", cider);
+    free_images(w, 2);
+}
+
+static void test_cider_toolkit_cases(void) {
+    const char* a1[] = {"dog runs"};
+    const char* a2[] = {"dog will hunt"};
+    EvalImage v[2] = {image("1", "dog walks", 1, a1), image("2", "dog will hunt", 1, a2)};
+    double c = cider_d_score(v, 2, NULL);
+    CHECK(same(c, 3.7500000000000004), "CIDEr %.17g, toolkit 3.7500000000000004", c);
+    free_images(v, 2);
+    const char* b1[] = {"i did a test"};
+    const char* b3[] = {"strain pot after waiting eight minutes for the pasta"};
+    const char* b2[] = {"cooking is a fun activity, so give it a try."};
+    EvalImage w[3] = {image("1", "this is a test", 1, b1), image("3", "wait eight minutes, and then strain the contents of the pot.", 1, b3),
+                      image("2", "cooking can be quite fun, if you give it a chance.", 1, b2)};
+    c = cider_d_score(w, 3, NULL);
+    CHECK(same(c, 1.3574123557085114), "CIDEr %.17g, toolkit 1.3574123557085114", c);
+    free_images(w, 3);
+}
+
+static void test_rouge_toolkit_case(void) {
+    // raw strings split on single spaces: the doubled spaces give empty tokens, as in the toolkit
+    const char* k1[] = {"this is a strange key", "one more, to throw you off"};
+    const char* k2[] = {"THIS.              is     !a dog     ,at the PaRK."};
+    EvalImage v[2] = {image("string_key", "this is a strange key", 2, k1), image("1", " this. is! a doG, at the parK .", 1, k2)};
+    double r = rouge_l_score(v, 2, NULL);
+    CHECK(same(r, 0.5494728304947283), "ROUGE_L %.17g, toolkit 0.5494728304947283", r);
+    free_images(v, 2);
+}
+
+static void test_one_image_toolkit_case(void) {
+    const char* refs[] = {"this is a test", "this is also a test"};
+    EvalImage v[1] = {image("0", "this is a good test", 2, refs)};
+    double b[4], per[4];
+    bleu_score(v, 1, b, per, NULL);
+    const double want[4] = {0.7999999996800004, 0.6324555317648827, 0.5108729546934666, 9.036020031392194e-05};
+    for (int k = 0; k < 4; k++) CHECK(same(b[k], want[k]) && b[k] == per[k], "Bleu_%d %.17g", k + 1, b[k]);
+    double r = rouge_l_score(v, 1, NULL);
+    CHECK(same(r, 0.9070631970260222), "ROUGE_L %.17g", r);
+    double c = cider_d_score(v, 1, NULL);
+    CHECK(c == 0.0, "CIDEr %.17g: one image makes every idf weight zero", c);
+    free_images(v, 1);
+}
+
+// ---------------------------------------------------------------- the tokenizer
+static void test_ptb_tokenizer(void) {
+    // expected outputs are the Stanford 3.4.1 jar's, then the toolkit's filter
+    const char* in[] = {
+        "I cannot go. He's gonna do it, don't you?",
+        "A (small) [boxed] {brace} item.",
+        "Texas A&amp;M blocks AT&T; 50% off #1 at 6:30 p.m.",
+        "a t-shirt... fork.a st. ave. etc. e.g. u.s.a t.v.",
+        "Dash -- and --- and - a-b-c. Ellipsis... and .. and ....",
+        "watching the t.v.",
+        "A man.",
+        "o'neil j'ai y'all rock'n'roll '90s 'tis",
+        "",
+        "She said \"hello\" to 'them'.",
+    };
+    const char* want[] = {
+        "i can not go he 's gon na do it do n't you",
+        "a -lrb- small -rrb- -lsb- boxed -rsb- -lcb- brace -rcb- item",  // the filter misses lower-cased brackets
+        "texas a&m blocks at&t 50 % off # 1 at 6:30 p.m.",
+        "a t-shirt fork.a st. ave. etc. e.g. u.s.a t.v.",
+        "dash and and a-b-c ellipsis and and",
+        "watching the t.v.",  // the next caption starts with "A": the jar adds a period, filtered
+        "a man",
+        "o'neil j' ai y' all rock 'n' roll '90s 't is",
+        "",
+        "she said hello to them",
+    };
+    size_t n = sizeof in / sizeof *in;
+    char** out = malloc(n * sizeof *out);
+    ptb_tokenize_captions(in, n, out);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(!strcmp(out[i], want[i]), "caption %zu: \"%s\" -> \"%s\", jar gives \"%s\"", i, in[i], out[i], want[i]);
+        free(out[i]);
+    }
+    free(out);
+}
+
+static void test_tokenizer_random_bytes(void) {
+    // any bytes: no crash, one output line per caption, output valid UTF-8
+    uint64_t seed = test_seed();
+    srand((unsigned)seed);
+    const char alphabet[] = "aZ9 .,'\"-&;()[]{}<>/\\|_#$%*+=!?`~@\t\xc3\xa9\xe2\x80\x99\xff\xc0";
+    for (int round = 0; round < 200; round++) {
+        char* caps[4];
+        for (int k = 0; k < 4; k++) {
+            int len = rand() % 40;
+            caps[k] = malloc((size_t)len + 1);
+            for (int j = 0; j < len; j++) caps[k][j] = alphabet[rand() % (int)(sizeof alphabet - 1)];
+            caps[k][len] = 0;
+        }
+        char* out[4];
+        ptb_tokenize_captions((const char* const*)caps, 4, out);
+        for (int k = 0; k < 4; k++) {
+            CHECK(!strchr(out[k], '\n'), "round %d caption %d: a newline in the output", round, k);
+            CHECK(utf8_invalid_offset(out[k], strlen(out[k])) < 0, "round %d caption %d: invalid UTF-8 out", round, k);
+            free(out[k]);
+            free(caps[k]);
+        }
+    }
+}
+
+static void test_pairwise_sum(void) {
+    // numpy's summation order: for these values a sequential sum differs in the last bits
+    double v[300];
+    for (int i = 0; i < 300; i++) v[i] = 1.0 / (i + 1) + (i % 7) * 1e-3;
+    double seq = 0;
+    for (int i = 0; i < 300; i++) seq += v[i];
+    double pw = np_pairwise_sum(v, 300);
+    CHECK(fabs(pw - seq) < 1e-12, "pairwise %.17g vs sequential %.17g", pw, seq);
+    CHECK(np_pairwise_sum(v, 5) == (((v[0] + v[1]) + v[2]) + v[3]) + v[4], "short arrays sum left to right");
+}
+
+// ---------------------------------------------------------------- the program
+static int run_eval(const char* args, const char* json_out, char* err, size_t cap) {
+    char cmd[8 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "'%s/bin/tipcap-eval' %s %s%s%s 2>/tmp/tipcap-test-eval.err >/dev/null", repo, args,
+             json_out ? "--json '" : "", json_out ? json_out : "", json_out ? "'" : "");
+    int rc = system(cmd);
+    FILE* f = fopen("/tmp/tipcap-test-eval.err", "r");
+    size_t n = f ? fread(err, 1, cap - 1, f) : 0;
+    err[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static cJSON* load_json(const char* path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char* buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = 0;
+    fclose(f);
+    cJSON* j = cJSON_Parse(buf);
+    free(buf);
+    return j;
+}
+
+static double score(const cJSON* j, const char* name) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "scores"), name);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static int has_paraphrase(const cJSON* j) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "meteor_paraphrase")); }
+
+static void check_bleu_stats(const cJSON* j, double testlen, double reflen, const double guess[4], const double correct[4]) {
+    const cJSON* s = cJSON_GetObjectItemCaseSensitive(j, "bleu_stats");
+    REQUIRE(s, "no bleu_stats");
+    CHECK(cJSON_GetObjectItemCaseSensitive(s, "testlen")->valuedouble == testlen, "testlen %g, toolkit %g",
+          cJSON_GetObjectItemCaseSensitive(s, "testlen")->valuedouble, testlen);
+    CHECK(cJSON_GetObjectItemCaseSensitive(s, "reflen")->valuedouble == reflen, "reflen %g, toolkit %g",
+          cJSON_GetObjectItemCaseSensitive(s, "reflen")->valuedouble, reflen);
+    for (int k = 0; k < 4; k++) {
+        double g = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "guess"), k)->valuedouble;
+        double c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(s, "correct"), k)->valuedouble;
+        CHECK(g == guess[k] && c == correct[k], "n=%d: guess %g correct %g, toolkit %g %g", k + 1, g, c, guess[k], correct[k]);
+    }
+}
+
+static void test_nlgeval_golden(void) {
+    char args[3 * PATH_MAX], err[4096];
+    snprintf(args, sizeof args, "--refs '%s/tests/data/eval/nlgeval_refs.json' --results '%s/tests/data/eval/nlgeval_results.json' --no-tokenize --metrics bleu,meteor,rouge,cider",
+             repo, repo);
+    const char* out = "/tmp/tipcap-test-nlgeval.json";
+    int rc = run_eval(args, out, err, sizeof err);
+    REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
+    cJSON* j = load_json(out);
+    REQUIRE(j, "no JSON written");
+    const double bleu[4] = {0.5499999999725, 0.4281744192662396, 0.28404282012721094, 0.20114343061802883};
+    const char* names[4] = {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"};
+    for (int k = 0; k < 4; k++) CHECK(same(score(j, names[k]), bleu[k]), "%s %.17g, toolkit %.17g", names[k], score(j, names[k]), bleu[k]);
+    CHECK(same(score(j, "ROUGE_L"), 0.5221037854154413), "ROUGE_L %.17g", score(j, "ROUGE_L"));
+    CHECK(same(score(j, "CIDEr"), 1.2421919556558583), "CIDEr %.17g", score(j, "CIDEr"));
+    int para = has_paraphrase(j);
+    double meteor = score(j, "METEOR");
+    cJSON_Delete(j);
+    remove(out);
+    if (!para) SKIP("METEOR golden needs paraphrase-en.gz (pip install pycocoevalcap, or TIPCAP_METEOR_PARAPHRASE)");
+    CHECK(same(meteor, 0.2957971080379661), "METEOR %.17g, toolkit 0.2957971080379661", meteor);
+}
+
+static void test_one_image_meteor_golden(void) {
+    char dir[] = "/tmp/tipcap-test-eval-XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    char refs[PATH_MAX], res[PATH_MAX], out[PATH_MAX], args[4 * PATH_MAX], err[4096];
+    snprintf(refs, sizeof refs, "%s/refs.json", dir);
+    snprintf(res, sizeof res, "%s/res.json", dir);
+    snprintf(out, sizeof out, "%s/out.json", dir);
+    FILE* f = fopen(refs, "w");
+    fputs("{\"0\": [\"this is a test\", \"this is also a test\"]}", f);
+    fclose(f);
+    f = fopen(res, "w");
+    fputs("[{\"image_id\": 0, \"caption\": \"this is a good test\"}]", f);
+    fclose(f);
+    snprintf(args, sizeof args, "--refs '%s' --results '%s' --no-tokenize --metrics meteor", refs, res);
+    int rc = run_eval(args, out, err, sizeof err);
+    cJSON* j = load_json(out);
+    int para = j && has_paraphrase(j);
+    double meteor = j ? score(j, "METEOR") : NAN;
+    cJSON_Delete(j);
+    remove(refs);
+    remove(res);
+    remove(out);
+    rmdir(dir);
+    REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
+    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    CHECK(same(meteor, 0.4443438716486749), "METEOR %.17g, toolkit 0.4443438716486749", meteor);
+}
+
+static void test_fakecap_golden(void) {
+    char args[3 * PATH_MAX], err[4096];
+    snprintf(args, sizeof args, "--refs '%s/tests/data/eval/fakecap_refs.json' --results '%s/tests/data/eval/fakecap_results.json'", repo, repo);
+    const char* out = "/tmp/tipcap-test-fakecap.json";
+    int rc = run_eval(args, out, err, sizeof err);
+    REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
+    cJSON* j = load_json(out);
+    REQUIRE(j, "no JSON written");
+    const double guess[4] = {9893, 8893, 7893, 6893}, correct[4] = {5732, 2510, 1043, 423};
+    check_bleu_stats(j, 9893, 9855, guess, correct);
+    const char* names[] = {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"};
+    const double want[] = {0.579, 0.404, 0.279, 0.191, 0.396, 0.600};
+    for (int k = 0; k < 6; k++) CHECK(printed(score(j, names[k]), want[k]), "%s %.6f, toolkit prints %.3f", names[k], score(j, names[k]), want[k]);
+    CHECK(!isnan(score(j, "SPICE-approx")) && isnan(score(j, "SPICE")), "SPICE-approx must be labelled as such");
+    const cJSON* images = cJSON_GetObjectItemCaseSensitive(j, "images");
+    CHECK(cJSON_GetArraySize(images) == 1000, "%d per-image rows", cJSON_GetArraySize(images));
+    int para = has_paraphrase(j);
+    double meteor = score(j, "METEOR");
+    cJSON_Delete(j);
+    remove(out);
+    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    CHECK(printed(meteor, 0.195), "METEOR %.6f, toolkit prints 0.195", meteor);
+}
+
+static void test_fakecap_token_count(void) {
+    // The jar reports 10,892 tokens for the 1,000 fakecap results: its count includes one
+    // newline token between captions.
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/tests/data/eval/fakecap_results.json", repo);
+    cJSON* j = load_json(path);
+    REQUIRE(j, "cannot read %s", path);
+    size_t n = (size_t)cJSON_GetArraySize(j), len = 0;
+    for (size_t i = 0; i < n; i++) len += strlen(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, (int)i), "caption")->valuestring) + 1;
+    char* all = malloc(len + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char* c = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(j, (int)i), "caption")->valuestring;
+        if (i) all[k++] = '\n';
+        memcpy(all + k, c, strlen(c));
+        k += strlen(c);
+    }
+    all[k] = 0;
+    char* raw = ptb_tokenize_raw(all, k);
+    size_t tokens = 0;
+    for (char* p = raw; *p;) {
+        if (*p == ' ') { p++; continue; }
+        tokens++;
+        if (*p == '\n') { p++; continue; }
+        while (*p && *p != ' ' && *p != '\n') p++;
+    }
+    CHECK(tokens == 10892, "%zu result tokens, the jar counts 10892", tokens);
+    free(raw);
+    free(all);
+    cJSON_Delete(j);
+}
+
+static void test_visual_entities_golden(void) {
+    char args[3 * PATH_MAX], err[4096];
+    snprintf(args, sizeof args, "--refs '%s/tests/data/eval/coco_karpathy_test.json' --results '%s/tests/data/eval/visual_entities_coco_results.json'", repo, repo);
+    const char* out = "/tmp/tipcap-test-ve.json";
+    int rc = run_eval(args, out, err, sizeof err);
+    REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
+    cJSON* j = load_json(out);
+    REQUIRE(j, "no JSON written");
+    const double guess[4] = {49703, 44703, 39703, 34703}, correct[4] = {34299, 16887, 7787, 3593};
+    check_bleu_stats(j, 49703, 48828, guess, correct);
+    const char* names[] = {"Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"};
+    const double want[] = {0.690, 0.511, 0.371, 0.270, 0.511, 0.919};
+    for (int k = 0; k < 6; k++) CHECK(printed(score(j, names[k]), want[k]), "%s %.6f, toolkit prints %.3f", names[k], score(j, names[k]), want[k]);
+    int para = has_paraphrase(j);
+    double meteor = score(j, "METEOR");
+    cJSON_Delete(j);
+    remove(out);
+    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    CHECK(printed(meteor, 0.247), "METEOR %.6f, toolkit prints 0.247", meteor);
+}
+
+// ---------------------------------------------------------------- bad input
+static void write_file(const char* path, const char* text, size_t len) {
+    FILE* f = fopen(path, "wb");
+    fwrite(text, 1, len, f);
+    fclose(f);
+}
+
+static void test_bad_input(void) {
+    char dir[] = "/tmp/tipcap-test-eval-XXXXXX";
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    char refs[PATH_MAX], res[PATH_MAX], out[PATH_MAX], args[4 * PATH_MAX], err[4096];
+    snprintf(refs, sizeof refs, "%s/refs.json", dir);
+    snprintf(res, sizeof res, "%s/res.json", dir);
+    snprintf(out, sizeof out, "%s/out.json", dir);
+    const char* good_refs = "{\"annotations\": [{\"image_id\": 1, \"caption\": \"a dog\"}, {\"image_id\": 2, \"caption\": \"a cat\"}]}";
+    struct {
+        const char* refs;
+        const char* res;
+        const char* expect;  // in the message
+    } cases[] = {
+        {good_refs, "[{\"image_id\": 1, \"caption\": \"a dog\"},\n {\"image_id\": 2 \"caption\": \"x\"}]", "invalid JSON at line 2"},
+        {good_refs, "[{\"image_id\": 1, \"caption\": \"a \xff dog\"}]", "invalid UTF-8 at line 1"},
+        {good_refs, "[{\"image_id\": 1, \"caption\": \"a\"}, {\"image_id\": 1, \"caption\": \"b\"}, {\"image_id\": 2, \"caption\": \"c\"}]", "duplicate image (one result per image): 1"},
+        {good_refs, "[{\"image_id\": 7, \"caption\": \"a\"}, {\"image_id\": 9, \"caption\": \"b\"}]", "2 results without references"},
+        {good_refs, "[{\"image_id\": 1}]", "row 0: \"caption\" missing"},
+        {"[1, 2", "[]", "invalid JSON"},
+        {"{\"1\": \"not a list\"}", "[{\"image_id\": 1, \"caption\": \"a\"}]", "references must be a list"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        write_file(refs, cases[c].refs, strlen(cases[c].refs));
+        write_file(res, cases[c].res, strlen(cases[c].res));
+        remove(out);
+        snprintf(args, sizeof args, "--refs '%s' --results '%s' --metrics bleu", refs, res);
+        int rc = run_eval(args, out, err, sizeof err);
+        struct stat st;
+        CHECK(rc == 1, "case %zu: exit %d (want 1)", c, rc);
+        CHECK(strstr(err, cases[c].expect) != NULL, "case %zu: message \"%s\" lacks \"%s\"", c, err, cases[c].expect);
+        CHECK(stat(out, &st) != 0, "case %zu: a JSON file was left", c);
+        CHECK(strstr(err, c < 5 ? "res.json" : "refs.json") != NULL, "case %zu: message does not name the file: %s", c, err);
+    }
+    // an empty caption is scored (as the toolkit scores it), not an error
+    write_file(refs, good_refs, strlen(good_refs));
+    const char* empty = "[{\"image_id\": 1, \"caption\": \"\"}, {\"image_id\": 2, \"caption\": \"...\"}]";
+    write_file(res, empty, strlen(empty));
+    snprintf(args, sizeof args, "--refs '%s' --results '%s' --metrics bleu,rouge,cider", refs, res);
+    int rc = run_eval(args, out, err, sizeof err);
+    CHECK(rc == 0, "empty captions: exit %d: %s", rc, err);
+    cJSON* j = load_json(out);
+    CHECK(j && score(j, "ROUGE_L") == 0.0 && score(j, "CIDEr") == 0.0, "empty captions score 0");
+    cJSON_Delete(j);
+    remove(refs);
+    remove(res);
+    remove(out);
+    rmdir(dir);
+}
+
+int main(void) {
+    find_repo();
+    RUN(test_bleu_toolkit_cases);
+    RUN(test_cider_toolkit_cases);
+    RUN(test_rouge_toolkit_case);
+    RUN(test_one_image_toolkit_case);
+    RUN(test_ptb_tokenizer);
+    RUN(test_tokenizer_random_bytes);
+    RUN(test_pairwise_sum);
+    RUN(test_fakecap_token_count);
+    RUN(test_nlgeval_golden);
+    RUN(test_one_image_meteor_golden);
+    RUN(test_fakecap_golden);
+    RUN(test_visual_entities_golden);
+    RUN(test_bad_input);
+    return test_summary();
+}
