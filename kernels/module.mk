@@ -1,4 +1,5 @@
 # kernels/: ops on two backends; see kernels/README.md and docs/KERNELS.md.
+include kernels/emu/module.mk
 LIB_SRCS += kernels/attention.c
 LIB_SRCS += kernels/cast.c kernels/embedding.c kernels/bag_mean.c kernels/layernorm.c kernels/matmul.c \
             kernels/gelu.c kernels/add.c kernels/crossentropy.c kernels/adamw.c kernels/reduce.c kernels/random.c \

@@ -1,0 +1,789 @@
+// Kernel execution under the emulation: worker threads run blocks; the threads of a block are
+// cooperative fibers that run until they block (barrier, warp exchange) or exit.
+//
+// Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a header page (the
+// Fiber below, found by device code from the stack pointer), a guard page, then the stack. A
+// fiber switch saves the callee-saved registers on the stack and swaps stack pointers (x86-64),
+// so it costs a few nanoseconds and no system call. Stacks are reused across blocks and launches.
+//
+// Scheduling within a block: a queue of ready fibers, first in first out (random order in shuffle
+// mode). A fiber that blocks hands over directly to the next ready fiber; when none is ready the
+// worker's scheduler resolves the block: all live fibers at one barrier -> release them; live
+// fibers left but none can run -> deadlock, reported with where each one waits; none live -> done.
+// A warp exchange completes as soon as the last non-exited lane of its mask arrives.
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/emu/emu_internal.h"
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr int kMaxBlockThreads = 1024;
+constexpr size_t kDefaultDynamicShared = 48 * 1024;
+constexpr size_t kMaxDynamicSharedOptin = 227 * 1024;
+constexpr size_t kSharedRedZone = 256;
+constexpr uint64_t kPoison64 = 0x7fff7fff7fff7fffull;  // a shuffle from a lane that is not taking part
+
+// ---------------------------------------------------------------- context switch
+struct Context {
+#if defined(__x86_64__)
+    void* sp;
+#else
+    ucontext_t uc;
+#endif
+};
+
+}  // namespace
+
+#if defined(__x86_64__)
+// emu_switch_context(from, to): pushes the callee-saved registers, saves the stack pointer in
+// *from, loads to's and pops its registers. A new fiber's stack is prepared so that the first
+// switch "returns" into emu_fiber_trampoline with the fiber in r12 and its entry function in r13.
+extern "C" void emu_switch_context(void** save_sp, void* next_sp);
+extern "C" void emu_fiber_trampoline(void);
+asm(R"(
+    .pushsection .text
+    .globl emu_switch_context
+    .type emu_switch_context, @function
+emu_switch_context:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size emu_switch_context, .-emu_switch_context
+
+    .globl emu_fiber_trampoline
+    .type emu_fiber_trampoline, @function
+emu_fiber_trampoline:
+    movq %r12, %rdi
+    callq *%r13
+    ud2
+    .size emu_fiber_trampoline, .-emu_fiber_trampoline
+    .popsection
+)");
+#endif
+
+namespace {
+
+struct Worker;
+struct Fiber;
+void fiber_main(Fiber* f);
+
+void context_init(Context* c, char* stack_lo, char* stack_hi, Fiber* f) {
+#if defined(__x86_64__)
+    // r15 r14 r13 r12 rbx rbp, return address, then padding so that the trampoline starts with a
+    // 16-byte aligned stack pointer (its call pushes the return address, as the ABI expects).
+    void** sp = (void**)((uintptr_t)stack_hi & ~(uintptr_t)15) - 9;
+    sp[0] = nullptr;
+    sp[1] = nullptr;
+    sp[2] = (void*)&fiber_main;
+    sp[3] = (void*)f;
+    sp[4] = nullptr;
+    sp[5] = nullptr;
+    sp[6] = (void*)&emu_fiber_trampoline;
+    sp[7] = nullptr;
+    sp[8] = nullptr;
+    c->sp = sp;
+#else
+    getcontext(&c->uc);
+    c->uc.uc_stack.ss_sp = stack_lo;
+    c->uc.uc_stack.ss_size = (size_t)(stack_hi - stack_lo);
+    c->uc.uc_link = nullptr;
+    makecontext(&c->uc, (void (*)(void))fiber_main, 1, f);  // pointer argument: glibc passes 64-bit values
+#endif
+}
+
+inline void context_switch(Context* from, Context* to) {
+#if defined(__x86_64__)
+    emu_switch_context(&from->sp, to->sp);
+#else
+    swapcontext(&from->uc, &to->uc);
+#endif
+}
+
+// ---------------------------------------------------------------- launches, blocks, fibers
+struct Launch {
+    const char* name;
+    dim3 grid, block;
+    size_t shared_bytes;
+    void (*invoke)(const void*);
+    const void* closure;
+    uint64_t n_blocks;
+    int n_threads;                    // per block
+    std::atomic<uint64_t> next_block;  // claimed by the workers
+    std::vector<uint32_t> order;      // block order in shuffle mode, else empty
+    uint64_t shuffle_seed;            // 0: off
+};
+
+enum FiberState : uint8_t { READY, AT_BARRIER, AT_WARP, EXITED };
+enum BarrierOp : int { BARRIER_PLAIN = -1, BARRIER_COUNT = 0, BARRIER_AND = 1, BARRIER_OR = 2 };
+
+struct Fiber : EmuFiberHeader {
+    Context ctx;
+    Worker* worker;
+    int tid;  // linear thread index in the block
+    int lane, warp;
+    FiberState state;
+    // where it waits: barrier or warp exchange
+    const char* file;
+    int line;
+    int barrier_op;
+    EmuWarpOp op;
+    unsigned mask;
+    int arg, width;
+    uint64_t value;
+    uint64_t result;  // the barrier's reduction or the exchange's result
+};
+static_assert(sizeof(Fiber) <= kPage, "the fiber header must fit its page");
+
+const char* op_name(EmuWarpOp op) {
+    switch (op) {
+        case EMU_SHFL_IDX: return "__shfl_sync";
+        case EMU_SHFL_UP: return "__shfl_up_sync";
+        case EMU_SHFL_DOWN: return "__shfl_down_sync";
+        case EMU_SHFL_XOR: return "__shfl_xor_sync";
+        case EMU_BALLOT: return "__ballot_sync";
+        case EMU_VOTE_ANY: return "__any_sync";
+        case EMU_VOTE_ALL: return "__all_sync";
+        case EMU_SYNCWARP: return "__syncwarp";
+    }
+    return "?";
+}
+const char* barrier_name(int op) {
+    switch (op) {
+        case BARRIER_COUNT: return "__syncthreads_count";
+        case BARRIER_AND: return "__syncthreads_and";
+        case BARRIER_OR: return "__syncthreads_or";
+    }
+    return "__syncthreads";
+}
+
+struct Worker {
+    int index = 0;
+    pthread_t thread;
+    std::vector<Fiber*> fibers;  // grows to the largest block seen
+    Context scheduler;
+    uint64_t switches = 0;
+
+    // the block being run
+    const Launch* launch = nullptr;
+    EmuBlockInfo info;
+    int n_threads = 0, live = 0, at_barrier = 0;
+    unsigned warp_live[kMaxBlockThreads / 32];     // lanes that exist and have not exited
+    unsigned warp_pending[kMaxBlockThreads / 32];  // lanes waiting at a warp exchange
+    Fiber* ready[kMaxBlockThreads];                // ring buffer of ready fibers
+    unsigned ready_head = 0, ready_count = 0;
+    bool shuffle = false;
+    uint64_t rng = 0;
+
+    // dynamic shared memory: [red zone][kMaxDynamicSharedOptin][red zone]
+    unsigned char* dynamic_shared = nullptr;
+    // this thread's zero-initialised TLS, where the __shared__ variables live
+    unsigned char* shared_tls = nullptr;
+    size_t shared_tls_bytes = 0;
+};
+
+inline uint64_t next_random(uint64_t* s) {  // splitmix64
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+inline Fiber* current_fiber() { return static_cast<Fiber*>(emu_fiber()); }
+
+inline void push_ready(Worker& w, Fiber* f) {
+    f->state = READY;
+    w.ready[(w.ready_head + w.ready_count++) % kMaxBlockThreads] = f;
+}
+inline Fiber* pop_ready(Worker& w) {
+    if (w.ready_count == 0) return nullptr;
+    if (w.shuffle && w.ready_count > 1) {
+        unsigned pick = (w.ready_head + (unsigned)(next_random(&w.rng) % w.ready_count)) % kMaxBlockThreads;
+        Fiber* t = w.ready[pick];
+        w.ready[pick] = w.ready[w.ready_head];
+        w.ready[w.ready_head] = t;
+    }
+    Fiber* f = w.ready[w.ready_head];
+    w.ready_head = (w.ready_head + 1) % kMaxBlockThreads;
+    w.ready_count--;
+    return f;
+}
+
+// Leaves fiber f (which has blocked or exited) for the next ready fiber, or the scheduler.
+inline void switch_away(Fiber* f) {
+    Worker& w = *f->worker;
+    Fiber* next = pop_ready(w);
+    w.switches++;
+    context_switch(&f->ctx, next ? &next->ctx : &w.scheduler);
+}
+
+// ---------------------------------------------------------------- reports
+std::string where(const Worker& w) {
+    char buf[256];
+    const EmuBlockInfo& b = w.info;
+    snprintf(buf, sizeof buf, "kernel '%s' <<<(%u,%u,%u), (%u,%u,%u)>>>, block (%u,%u,%u)", w.launch->name,
+             b.grid_dim.x, b.grid_dim.y, b.grid_dim.z, b.block_dim.x, b.block_dim.y, b.block_dim.z, b.block_idx.x,
+             b.block_idx.y, b.block_idx.z);
+    return buf;
+}
+std::string where(const Fiber* f) {
+    char buf[96];
+    snprintf(buf, sizeof buf, ", thread (%u,%u,%u)", f->thread_idx.x, f->thread_idx.y, f->thread_idx.z);
+    return where(*f->worker) + buf;
+}
+
+// "0-31,64,70-71" for the linear thread indices whose fibers satisfy pred
+template <typename Pred>
+std::string thread_ranges(const Worker& w, Pred pred) {
+    std::string out;
+    int i = 0;
+    while (i < w.n_threads) {
+        if (!pred(w.fibers[i])) { i++; continue; }
+        int j = i;
+        while (j + 1 < w.n_threads && pred(w.fibers[j + 1])) j++;
+        char buf[32];
+        snprintf(buf, sizeof buf, i == j ? "%s%d" : "%s%d-%d", out.empty() ? "" : ",", i, j);
+        out += buf;
+        i = j + 1;
+    }
+    return out;
+}
+
+bool same_site(const Fiber* a, const Fiber* b) {
+    return a->line == b->line && (a->file == b->file || strcmp(a->file, b->file) == 0);
+}
+
+// Every place some live fiber waits, with the threads waiting there.
+std::string waiting_places(const Worker& w) {
+    std::string out;
+    std::vector<bool> listed(w.n_threads, false);
+    for (int i = 0; i < w.n_threads; i++) {
+        const Fiber* f = w.fibers[i];
+        if (listed[i] || f->state == EXITED || f->state == READY) continue;
+        auto here = [&](const Fiber* g) {
+            return g->state == f->state && same_site(g, f) &&
+                   (f->state == AT_BARRIER ? g->barrier_op == f->barrier_op : g->op == f->op);
+        };
+        for (int j = i; j < w.n_threads; j++)
+            if (here(w.fibers[j])) listed[j] = true;
+        char buf[512];
+        if (f->state == AT_BARRIER)
+            snprintf(buf, sizeof buf, "\n  threads %s wait at %s() at %s:%d", thread_ranges(w, here).c_str(),
+                     barrier_name(f->barrier_op), f->file, f->line);
+        else
+            snprintf(buf, sizeof buf, "\n  threads %s wait at %s(0x%08x, ...) at %s:%d", thread_ranges(w, here).c_str(),
+                     op_name(f->op), f->mask, f->file, f->line);
+        out += buf;
+    }
+    std::string exited = thread_ranges(w, [](const Fiber* g) { return g->state == EXITED; });
+    if (!exited.empty()) out += "\n  threads " + exited + " have exited";
+    return out;
+}
+
+// ---------------------------------------------------------------- warp exchanges
+// Source lane of a shuffle, as PTX shfl.sync defines it from the lane, b (lane or offset) and
+// width: a source outside the caller's segment (or before it, for up) gives the caller's own value.
+int shuffle_source(EmuWarpOp op, int lane, int arg, int width) {
+    int b = arg & 31;
+    int segmask = 32 - width;  // high lane bits that name the segment
+    int min_lane = lane & segmask;
+    int max_lane = op == EMU_SHFL_UP ? min_lane : (min_lane | (31 & ~segmask));
+    int j;
+    bool in_range;
+    switch (op) {
+        case EMU_SHFL_UP: j = lane - b; in_range = j >= max_lane; break;
+        case EMU_SHFL_DOWN: j = lane + b; in_range = j <= max_lane; break;
+        case EMU_SHFL_XOR: j = lane ^ b; in_range = j <= max_lane; break;
+        default: j = min_lane | (b & ~segmask); in_range = j <= max_lane; break;
+    }
+    return in_range ? j : lane;
+}
+
+// If every non-exited lane of rep's mask has arrived, checks that they all wait at the same
+// exchange, delivers the results and makes them ready (all but rep when rep is running).
+bool try_complete(Worker& w, Fiber* rep, bool rep_running) {
+    int warp = rep->warp;
+    unsigned group = rep->mask & w.warp_live[warp];
+    if ((w.warp_pending[warp] & group) != group) return false;
+    Fiber** lanes = &w.fibers[warp * 32];
+    unsigned ballot = 0;
+    for (unsigned m = group; m; m &= m - 1) {
+        Fiber* g = lanes[__builtin_ctz(m)];
+        if (g->op != rep->op || g->mask != rep->mask || !same_site(g, rep))
+            emu_fatal("%s: divergent warp exchange in warp %d: the lanes of mask 0x%08x must all reach the same "
+                      "one, but%s",
+                      where(w).c_str(), warp, rep->mask, waiting_places(w).c_str());
+        if (g->value) ballot |= 1u << g->lane;
+    }
+    for (unsigned m = group; m; m &= m - 1) {
+        Fiber* g = lanes[__builtin_ctz(m)];
+        switch (rep->op) {
+            case EMU_BALLOT: g->result = ballot; break;
+            case EMU_VOTE_ANY: g->result = ballot != 0; break;
+            case EMU_VOTE_ALL: g->result = ballot == group; break;
+            case EMU_SYNCWARP: g->result = 0; break;
+            default: {
+                int j = shuffle_source(g->op, g->lane, g->arg, g->width);
+                g->result = (group >> j) & 1 ? lanes[j]->value : kPoison64;
+            }
+        }
+    }
+    w.warp_pending[warp] &= ~group;
+    for (unsigned m = group; m; m &= m - 1) {
+        Fiber* g = lanes[__builtin_ctz(m)];
+        if (g != rep || !rep_running) push_ready(w, g);
+    }
+    return true;
+}
+
+// A lane exited: exchanges that waited only for it may complete now.
+void lane_exited(Worker& w, Fiber* f) {
+    w.warp_live[f->warp] &= ~(1u << f->lane);
+    Fiber** lanes = &w.fibers[f->warp * 32];
+    for (unsigned m = w.warp_pending[f->warp]; m; m &= m - 1) {
+        Fiber* p = lanes[__builtin_ctz(m)];
+        if ((w.warp_pending[f->warp] >> p->lane) & 1) try_complete(w, p, false);
+    }
+}
+
+// ---------------------------------------------------------------- barriers
+// Called by the scheduler when no fiber is ready.
+void resolve_block(Worker& w) {
+    if (w.at_barrier != w.live)
+        emu_fatal("%s: deadlock: no thread can continue (a __syncthreads() that not all threads reach, or a warp "
+                  "exchange whose lanes are elsewhere):%s",
+                  where(w).c_str(), waiting_places(w).c_str());
+    const Fiber* first = nullptr;
+    int count = 0;
+    for (int i = 0; i < w.n_threads; i++) {
+        const Fiber* f = w.fibers[i];
+        if (f->state != AT_BARRIER) continue;
+        if (!first) first = f;
+        if (!same_site(f, first) || f->barrier_op != first->barrier_op)
+            emu_fatal("%s: divergent __syncthreads(): all threads of a block must wait at the same barrier, but%s",
+                      where(w).c_str(), waiting_places(w).c_str());
+        count += f->value != 0;
+    }
+    uint64_t result = 0;
+    switch (first->barrier_op) {
+        case BARRIER_COUNT: result = (uint64_t)count; break;
+        case BARRIER_AND: result = count == w.live; break;
+        case BARRIER_OR: result = count != 0; break;
+    }
+    for (int i = 0; i < w.n_threads; i++) {
+        Fiber* f = w.fibers[i];
+        if (f->state != AT_BARRIER) continue;
+        f->result = result;
+        push_ready(w, f);
+    }
+    w.at_barrier = 0;
+}
+
+uint64_t barrier_wait(const char* file, int line, int op, int predicate) {
+    Fiber* f = current_fiber();
+    Worker& w = *f->worker;
+    f->state = AT_BARRIER;
+    f->file = file;
+    f->line = line;
+    f->barrier_op = op;
+    f->value = predicate != 0;
+    w.at_barrier++;
+    switch_away(f);
+    return f->result;
+}
+
+void fiber_main(Fiber* f) {
+    Worker& w = *f->worker;
+    w.launch->invoke(w.launch->closure);
+    f->state = EXITED;
+    w.live--;
+    lane_exited(w, f);
+    switch_away(f);
+    __builtin_unreachable();
+}
+
+// ---------------------------------------------------------------- workers
+// The zero-initialised TLS of the module that holds the kernels: on a worker, only device code
+// runs, so it holds nothing but __shared__ variables and is poisoned at every block start.
+struct TlsSearch {
+    uintptr_t code;
+    unsigned char* lo;
+    size_t bytes;
+};
+int find_module_tls(struct dl_phdr_info* info, size_t, void* data) {
+    TlsSearch* s = (TlsSearch*)data;
+    bool holds_code = false;
+    const ElfW(Phdr)* tls = nullptr;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+        if (ph.p_type == PT_LOAD && s->code >= start && s->code < start + ph.p_memsz) holds_code = true;
+        if (ph.p_type == PT_TLS) tls = &ph;
+    }
+    if (!holds_code) return 0;
+    if (tls && info->dlpi_tls_data) {
+        s->lo = (unsigned char*)info->dlpi_tls_data + tls->p_filesz;
+        s->bytes = tls->p_memsz - tls->p_filesz;
+    }
+    return 1;
+}
+
+void locate_shared_tls(Worker& w) {
+    TlsSearch s{(uintptr_t)&emu_launch_impl, nullptr, 0};
+    dl_iterate_phdr(find_module_tls, &s);
+    uintptr_t errno_at = (uintptr_t)&errno;  // a static link puts the C library's TLS there too
+    if (s.lo && !(errno_at >= (uintptr_t)s.lo && errno_at < (uintptr_t)s.lo + s.bytes)) {
+        w.shared_tls = s.lo;
+        w.shared_tls_bytes = s.bytes;
+    }
+}
+
+void ensure_fibers(Worker& w, int n) {
+    int have = (int)w.fibers.size();
+    if (n <= have) return;
+    int add = n - have;
+    size_t bytes = (size_t)(add + 1) * EMU_FIBER_REGION;
+    void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) emu_fatal("cannot map %zu bytes of fiber stacks: %s", bytes, strerror(errno));
+    char* base = (char*)(((uintptr_t)map + EMU_FIBER_REGION - 1) & ~(EMU_FIBER_REGION - 1));
+    for (int i = 0; i < add; i++) {
+        char* region = base + (size_t)i * EMU_FIBER_REGION;
+        if (mprotect(region + kPage, kPage, PROT_NONE) != 0)
+            emu_fatal("cannot protect a fiber stack guard page: %s", strerror(errno));
+        Fiber* f = new (region) Fiber();
+        f->worker = &w;
+        w.fibers.push_back(f);
+    }
+}
+
+void run_block(Worker& w, const Launch& L, uint64_t index) {
+    uint64_t b = L.order.empty() ? index : L.order[index];
+    w.launch = &L;
+    w.info.block_idx = uint3{(unsigned)(b % L.grid.x), (unsigned)(b / L.grid.x % L.grid.y),
+                             (unsigned)(b / ((uint64_t)L.grid.x * L.grid.y))};
+    w.info.block_dim = L.block;
+    w.info.grid_dim = L.grid;
+    w.info.dynamic_shared = w.dynamic_shared + kSharedRedZone;
+    emu_fill_poison(w.info.dynamic_shared, L.shared_bytes);
+    emu_fill_red_zone((unsigned char*)w.info.dynamic_shared + L.shared_bytes, kSharedRedZone);
+    if (w.shared_tls) emu_fill_poison(w.shared_tls, w.shared_tls_bytes);
+
+    int n = L.n_threads;
+    ensure_fibers(w, n);
+    w.n_threads = n;
+    w.live = n;
+    w.at_barrier = 0;
+    w.ready_head = 0;
+    w.ready_count = 0;
+    for (int i = 0; i < n; i++) {
+        Fiber* f = w.fibers[i];
+        f->thread_idx = uint3{i % L.block.x, i / L.block.x % L.block.y, i / (L.block.x * L.block.y)};
+        f->block = &w.info;
+        f->tid = i;
+        f->lane = i & 31;
+        f->warp = i >> 5;
+        char* region = (char*)f;
+        context_init(&f->ctx, region + 2 * kPage, region + EMU_FIBER_REGION, f);
+        push_ready(w, f);
+    }
+    for (int k = 0; k < (n + 31) / 32; k++) {
+        int lanes = n - 32 * k < 32 ? n - 32 * k : 32;
+        w.warp_live[k] = lanes == 32 ? 0xffffffffu : (1u << lanes) - 1;
+        w.warp_pending[k] = 0;
+    }
+    w.shuffle = L.shuffle_seed != 0;
+    if (w.shuffle) w.rng = L.shuffle_seed ^ (b * 0xD1B54A32D192ED03ull);
+
+    for (;;) {
+        Fiber* f = pop_ready(w);
+        if (!f) {
+            if (w.live == 0) break;
+            resolve_block(w);
+            continue;
+        }
+        w.switches++;
+        context_switch(&w.scheduler, &f->ctx);
+    }
+
+    long last = -1;
+    long first = emu_find_red_zone_damage((unsigned char*)w.info.dynamic_shared + L.shared_bytes, kSharedRedZone, &last);
+    if (first >= 0)
+        emu_fatal("%s wrote out of bounds of its %zu bytes of dynamic shared memory: bytes %ld..%ld past the end "
+                  "were overwritten",
+                  where(w).c_str(), L.shared_bytes, first, last);
+    first = emu_find_red_zone_damage(w.dynamic_shared, kSharedRedZone, &last);
+    if (first >= 0)
+        emu_fatal("%s wrote out of bounds of its dynamic shared memory: bytes %ld..%ld before the start were "
+                  "overwritten",
+                  where(w).c_str(), (long)kSharedRedZone - last, (long)kSharedRedZone - first);
+}
+
+// The pool: workers sleep until a launch is posted, claim blocks until none are left, and the
+// last one to finish wakes the launching thread.
+struct Pool {
+    std::vector<Worker*> workers;
+    std::mutex lock;
+    std::condition_variable work_posted, work_done;
+    uint64_t generation = 0;
+    int participants = 0;  // workers 0..participants-1 take part in the current launch
+    int running = 0;
+    Launch* launch = nullptr;
+};
+Pool* pool;               // created on the first launch; forgotten in a forked child
+std::mutex launch_lock;   // one launch at a time
+
+void* worker_main(void* arg) {
+    Worker& w = *(Worker*)arg;
+    locate_shared_tls(w);
+    Pool& p = *pool;
+    uint64_t seen = 0;
+    for (;;) {
+        Launch* L;
+        {
+            std::unique_lock<std::mutex> guard(p.lock);
+            p.work_posted.wait(guard, [&] { return p.generation != seen && w.index < p.participants; });
+            seen = p.generation;
+            L = p.launch;
+        }
+        for (;;) {
+            uint64_t b = L->next_block.fetch_add(1, std::memory_order_relaxed);
+            if (b >= L->n_blocks) break;
+            run_block(w, *L, b);
+        }
+        std::lock_guard<std::mutex> guard(p.lock);
+        if (--p.running == 0) p.work_done.notify_one();
+    }
+    return nullptr;
+}
+
+int worker_count() {
+    const char* s = getenv("TIPCAP_EMU_WORKERS");
+    int n = s ? atoi(s) : (int)std::thread::hardware_concurrency();
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    return n;
+}
+
+void forget_pool_in_child() { pool = nullptr; }
+
+Pool& get_pool() {
+    if (pool) return *pool;
+    static bool atfork_registered = false;
+    if (!atfork_registered) {
+        pthread_atfork(nullptr, nullptr, forget_pool_in_child);
+        atfork_registered = true;
+    }
+    Pool* p = new Pool();
+    int n = worker_count();
+    pool = p;
+    for (int i = 0; i < n; i++) {
+        Worker* w = new Worker();
+        w->index = i;
+        size_t dyn = kSharedRedZone + kMaxDynamicSharedOptin + kSharedRedZone;
+        w->dynamic_shared = (unsigned char*)aligned_alloc(256, dyn);
+        emu_fill_red_zone(w->dynamic_shared, kSharedRedZone);
+        p->workers.push_back(w);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&w->thread, &attr, worker_main, w) != 0) emu_fatal("cannot start emulator worker thread");
+        pthread_attr_destroy(&attr);
+    }
+    return *p;
+}
+
+// ---------------------------------------------------------------- kernel attributes
+std::mutex attribute_lock;
+std::map<std::string, int> max_dynamic_shared;  // by kernel name without template arguments
+
+// "ns::kernel<T, 4>, attr, value" or "&kernel" -> "kernel"
+std::string kernel_base_name(const char* text) {
+    const char* p = text;
+    while (*p == ' ' || *p == '&' || *p == '(') p++;
+    std::string name;
+    for (; *p && (isalnum((unsigned char)*p) || *p == '_' || *p == ':'); p++) name += *p;
+    size_t colon = name.rfind("::");
+    return colon == std::string::npos ? name : name.substr(colon + 2);
+}
+
+uint64_t shuffle_seed_from_env() {
+    const char* s = getenv("TIPCAP_EMU_SHUFFLE");
+    return s ? strtoull(s, nullptr, 0) : 0;
+}
+uint64_t shuffle_seed = shuffle_seed_from_env();
+uint64_t launch_serial;
+
+std::atomic<uint64_t> stat_launches, stat_blocks, stat_threads, stat_switches;
+
+}  // namespace
+
+// ---------------------------------------------------------------- public entry points
+int emu_shuffle_active = shuffle_seed != 0;
+
+void emu_set_shuffle(uint64_t seed) {
+    shuffle_seed = seed;
+    emu_shuffle_active = seed != 0;
+}
+uint64_t emu_get_shuffle(void) { return shuffle_seed; }
+
+EmuStats emu_stats(void) {
+    return EmuStats{stat_launches.load(), stat_blocks.load(), stat_threads.load(), stat_switches.load()};
+}
+
+cudaError_t emu_func_set_attribute(const char* kernel_text, cudaFuncAttribute attr, int value) {
+    if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return value >= -1 && value <= 100 ? cudaSuccess
+                                                                    : emu_set_error(cudaErrorInvalidValue);
+    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || (size_t)value > kMaxDynamicSharedOptin)
+        return emu_set_error(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> guard(attribute_lock);
+    max_dynamic_shared[kernel_base_name(kernel_text)] = value;
+    return cudaSuccess;
+}
+
+void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_bytes, void (*invoke)(const void*),
+                     const void* closure) {
+    uint64_t threads = (uint64_t)block.x * block.y * block.z;
+    if (threads == 0 || threads > kMaxBlockThreads || block.x > 1024 || block.y > 1024 || block.z > 64 ||
+        grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
+        emu_set_error(cudaErrorInvalidConfiguration);
+        return;
+    }
+    size_t shared_limit = kDefaultDynamicShared;
+    {
+        std::lock_guard<std::mutex> guard(attribute_lock);
+        auto it = max_dynamic_shared.find(kernel_base_name(name));
+        if (it != max_dynamic_shared.end()) shared_limit = (size_t)it->second;
+    }
+    if (shared_bytes > shared_limit) {
+        emu_set_error(cudaErrorInvalidValue);
+        return;
+    }
+
+    std::lock_guard<std::mutex> one_launch(launch_lock);
+    Pool& p = get_pool();
+    Launch L;
+    L.name = name;
+    L.grid = grid;
+    L.block = block;
+    L.shared_bytes = shared_bytes;
+    L.invoke = invoke;
+    L.closure = closure;
+    L.n_blocks = (uint64_t)grid.x * grid.y * grid.z;
+    L.n_threads = (int)threads;
+    L.next_block.store(0);
+    launch_serial++;
+    uint64_t launch_rng = shuffle_seed ^ (launch_serial * 0xA24BAED4963EE407ull);
+    L.shuffle_seed = shuffle_seed ? next_random(&launch_rng) | 1 : 0;
+    if (L.shuffle_seed) {
+        uint64_t rng = L.shuffle_seed;
+        L.order.resize(L.n_blocks);
+        for (uint64_t i = 0; i < L.n_blocks; i++) L.order[i] = (uint32_t)i;
+        for (uint64_t i = L.n_blocks; i > 1; i--) std::swap(L.order[i - 1], L.order[next_random(&rng) % i]);
+    }
+
+    uint64_t switches_before = 0;
+    for (Worker* w : p.workers) switches_before += w->switches;
+    {
+        std::unique_lock<std::mutex> guard(p.lock);
+        p.launch = &L;
+        p.participants = (int)std::min<uint64_t>(p.workers.size(), L.n_blocks);
+        p.running = p.participants;
+        p.generation++;
+        p.work_posted.notify_all();
+        p.work_done.wait(guard, [&] { return p.running == 0; });
+        p.launch = nullptr;
+    }
+    uint64_t switches_after = 0;
+    for (Worker* w : p.workers) switches_after += w->switches;
+
+    stat_launches++;
+    stat_blocks += L.n_blocks;
+    stat_threads += L.n_blocks * threads;
+    stat_switches += switches_after - switches_before;
+
+    std::string culprit = std::string("kernel '") + name + "'";
+    emu_check_red_zones(culprit.c_str());
+}
+
+void emu_syncthreads(const char* file, int line) { barrier_wait(file, line, BARRIER_PLAIN, 1); }
+int emu_syncthreads_reduce(const char* file, int line, int op, int predicate) {
+    return (int)barrier_wait(file, line, op, predicate);
+}
+
+uint64_t emu_warp_exchange(const char* file, int line, EmuWarpOp op, unsigned mask, uint64_t value, int arg,
+                           int width) {
+    Fiber* f = current_fiber();
+    Worker& w = *f->worker;
+    if (!((mask >> f->lane) & 1))
+        emu_fatal("%s: %s(0x%08x, ...) at %s:%d: the mask must name the calling lane %d", where(f).c_str(), op_name(op),
+                  mask, file, line, f->lane);
+    if (width < 1 || width > 32 || (width & (width - 1)))
+        emu_fatal("%s: %s at %s:%d: width %d is not a power of 2 in 1..32", where(f).c_str(), op_name(op), file, line,
+                  width);
+    f->op = op;
+    f->file = file;
+    f->line = line;
+    f->mask = mask;
+    f->arg = arg;
+    f->width = width;
+    f->value = value;
+    w.warp_pending[f->warp] |= 1u << f->lane;
+    if (try_complete(w, f, true)) {
+        if (w.shuffle) emu_yield();
+    } else {
+        f->state = AT_WARP;
+        switch_away(f);
+    }
+    return f->result;
+}
+
+unsigned emu_activemask(void) {
+    Fiber* f = current_fiber();
+    return f->worker->warp_live[f->warp];
+}
+
+void emu_yield(void) {
+    Fiber* f = current_fiber();
+    Worker& w = *f->worker;
+    push_ready(w, f);
+    Fiber* next = pop_ready(w);
+    if (next == f) return;
+    w.switches++;
+    context_switch(&f->ctx, &next->ctx);
+}

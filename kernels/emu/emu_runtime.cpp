@@ -1,0 +1,475 @@
+// The CUDA runtime API under the emulation: errors, the device description, device memory on the
+// host heap between red zones, and streams and events (every call is synchronous).
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "kernels/emu/emu_internal.h"
+
+// ---------------------------------------------------------------- errors
+void emu_fatal(const char* fmt, ...) {
+    static std::mutex fatal_lock;  // one report, even when several workers fail at once
+    fatal_lock.lock();
+    fflush(stdout);
+    fprintf(stderr, "error: CUDA emulation: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    fflush(stderr);
+    _exit(1);
+}
+
+// The last error belongs to the host thread, as in CUDA.
+static thread_local cudaError_t last_error = cudaSuccess;
+
+cudaError_t emu_set_error(cudaError_t err) {
+    if (err != cudaSuccess) last_error = err;
+    return err;
+}
+cudaError_t cudaGetLastError(void) {
+    cudaError_t err = last_error;
+    last_error = cudaSuccess;
+    return err;
+}
+cudaError_t cudaPeekAtLastError(void) { return last_error; }
+
+const char* cudaGetErrorName(cudaError_t error) {
+    switch (error) {
+        case cudaSuccess: return "cudaSuccess";
+        case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+        case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+        case cudaErrorInitializationError: return "cudaErrorInitializationError";
+        case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+        case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+        case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+        case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
+        case cudaErrorNoDevice: return "cudaErrorNoDevice";
+        case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+        case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+        case cudaErrorNotReady: return "cudaErrorNotReady";
+        case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+        case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
+        case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+        case cudaErrorNotSupported: return "cudaErrorNotSupported";
+        case cudaErrorUnknown: return "cudaErrorUnknown";
+    }
+    return "unrecognized error code";
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+    switch (error) {
+        case cudaSuccess: return "no error";
+        case cudaErrorInvalidValue: return "invalid argument";
+        case cudaErrorMemoryAllocation: return "out of memory";
+        case cudaErrorInitializationError: return "initialization error";
+        case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+        case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+        case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+        case cudaErrorInvalidDeviceFunction: return "invalid device function";
+        case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+        case cudaErrorInvalidDevice: return "invalid device ordinal";
+        case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+        case cudaErrorNotReady: return "device not ready";
+        case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+        case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
+        case cudaErrorLaunchFailure: return "unspecified launch failure";
+        case cudaErrorNotSupported: return "operation not supported";
+        case cudaErrorUnknown: return "unknown error";
+    }
+    return "unrecognized error code";
+}
+
+// ---------------------------------------------------------------- the device
+static const size_t kTotalGlobalMem = (size_t)80 << 30;
+
+cudaError_t cudaGetDeviceCount(int* count) {
+    if (!count) return emu_set_error(cudaErrorInvalidValue);
+    *count = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice); }
+cudaError_t cudaGetDevice(int* device) {
+    if (!device) return emu_set_error(cudaErrorInvalidValue);
+    *device = 0;
+    return cudaSuccess;
+}
+
+// A plausible sm_90 (H100 SXM) description: the launch checks use its limits.
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+    if (!prop) return emu_set_error(cudaErrorInvalidValue);
+    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "CUDA emulation on the CPU (sm_90, H100-like)");
+    prop->totalGlobalMem = kTotalGlobalMem;
+    prop->sharedMemPerBlock = 48 * 1024;
+    prop->regsPerBlock = 65536;
+    prop->warpSize = 32;
+    prop->memPitch = (size_t)2147483647;
+    prop->maxThreadsPerBlock = 1024;
+    prop->maxThreadsDim[0] = 1024;
+    prop->maxThreadsDim[1] = 1024;
+    prop->maxThreadsDim[2] = 64;
+    prop->maxGridSize[0] = 2147483647;
+    prop->maxGridSize[1] = 65535;
+    prop->maxGridSize[2] = 65535;
+    prop->totalConstMem = 65536;
+    prop->major = 9;
+    prop->minor = 0;
+    prop->textureAlignment = 512;
+    prop->multiProcessorCount = 132;
+    prop->canMapHostMemory = 1;
+    prop->concurrentKernels = 1;
+    prop->ECCEnabled = 1;
+    prop->asyncEngineCount = 3;
+    prop->unifiedAddressing = 1;
+    prop->memoryBusWidth = 5120;
+    prop->l2CacheSize = 50 * 1024 * 1024;
+    prop->persistingL2CacheMaxSize = 32 * 1024 * 1024;
+    prop->maxThreadsPerMultiProcessor = 2048;
+    prop->sharedMemPerMultiprocessor = 228 * 1024;
+    prop->regsPerMultiprocessor = 65536;
+    prop->managedMemory = 1;
+    prop->cooperativeLaunch = 1;
+    prop->sharedMemPerBlockOptin = 227 * 1024;
+    prop->maxBlocksPerMultiProcessor = 32;
+    prop->reservedSharedMemPerBlock = 1024;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+    if (!value) return emu_set_error(cudaErrorInvalidValue);
+    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    cudaDeviceProp p;
+    cudaGetDeviceProperties(&p, 0);
+    switch (attr) {
+        case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
+        case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
+        case cudaDevAttrWarpSize: *value = p.warpSize; break;
+        case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
+        case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
+        case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
+        case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = (int)p.sharedMemPerMultiprocessor; break;
+        case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = (int)p.sharedMemPerBlockOptin; break;
+        default: return emu_set_error(cudaErrorInvalidValue);
+    }
+    return cudaSuccess;
+}
+
+// Launches and library calls complete before they return.
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+// ---------------------------------------------------------------- poison and red zones
+void emu_fill_poison(void* ptr, size_t bytes) {
+    unsigned char* p = (unsigned char*)ptr;
+    size_t i = 0;
+    for (; i < bytes && ((uintptr_t)(p + i) & 7); i++) p[i] = ((uintptr_t)(p + i) & 1) ? 0x7f : 0xff;
+    const uint64_t word = 0x7fff7fff7fff7fffull;
+    for (; i + 8 <= bytes; i += 8) memcpy(p + i, &word, 8);
+    for (; i < bytes; i++) p[i] = ((uintptr_t)(p + i) & 1) ? 0x7f : 0xff;
+}
+
+static inline unsigned char red_zone_byte(const unsigned char* at) {
+    uint64_t a = (uint64_t)(uintptr_t)at;
+    return (unsigned char)(((a * 0x9E3779B97F4A7C15ull) >> 56) ^ 0xA5);
+}
+void emu_fill_red_zone(void* ptr, size_t bytes) {
+    unsigned char* p = (unsigned char*)ptr;
+    for (size_t i = 0; i < bytes; i++) p[i] = red_zone_byte(p + i);
+}
+long emu_find_red_zone_damage(const void* ptr, size_t bytes, long* last_damaged) {
+    const unsigned char* p = (const unsigned char*)ptr;
+    long first = -1;
+    for (size_t i = 0; i < bytes; i++) {
+        if (p[i] != red_zone_byte(p + i)) {
+            if (first < 0) first = (long)i;
+            *last_damaged = (long)i;
+        }
+    }
+    return first;
+}
+
+// ---------------------------------------------------------------- device memory
+// Each allocation: [front red zone][user bytes][back red zone up to the next 256-byte boundary
+// plus kRedZone], from a 256-byte aligned block (cudaMalloc's alignment).
+static const size_t kRedZone = 256;
+static const size_t kAlign = 256;
+
+namespace {
+struct Allocation {
+    size_t bytes;     // what the caller asked for
+    size_t back;      // size of the back red zone
+    uint64_t serial;  // n-th cudaMalloc of the program, for messages
+};
+std::mutex alloc_lock;
+std::map<uintptr_t, Allocation> allocations;  // by user pointer
+uint64_t alloc_serial;
+size_t allocated_bytes;
+std::set<void*> host_allocations;  // cudaMallocHost
+}  // namespace
+
+cudaError_t cudaMalloc(void** ptr, size_t size) {
+    if (!ptr) return emu_set_error(cudaErrorInvalidValue);
+    *ptr = nullptr;
+    if (size == 0) return cudaSuccess;
+    size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
+    size_t back = rounded - size + kRedZone;
+    unsigned char* raw = (unsigned char*)aligned_alloc(kAlign, kRedZone + rounded + kRedZone);
+    if (!raw) return emu_set_error(cudaErrorMemoryAllocation);
+    unsigned char* user = raw + kRedZone;
+    emu_fill_red_zone(raw, kRedZone);
+    emu_fill_poison(user, size);
+    emu_fill_red_zone(user + size, back);
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    allocations[(uintptr_t)user] = Allocation{size, back, ++alloc_serial};
+    allocated_bytes += size;
+    *ptr = user;
+    return cudaSuccess;
+}
+
+// Offsets are counted from the allocation's first byte (front zone: negative) or its end.
+[[noreturn]] static void report_damage(const char* culprit, const Allocation& a, long first, long last, bool front) {
+    if (front)
+        emu_fatal("%s wrote out of bounds: bytes %ld..%ld before the start of a %zu-byte device allocation "
+                  "(cudaMalloc #%llu) were overwritten",
+                  culprit, (long)kRedZone - last, (long)kRedZone - first, a.bytes, (unsigned long long)a.serial);
+    emu_fatal("%s wrote out of bounds: bytes %ld..%ld past the end of a %zu-byte device allocation "
+              "(cudaMalloc #%llu) were overwritten",
+              culprit, first, last, a.bytes, (unsigned long long)a.serial);
+}
+
+static void check_allocation(const char* culprit, uintptr_t user, const Allocation& a) {
+    long last = -1;
+    long first = emu_find_red_zone_damage((const void*)(user - kRedZone), kRedZone, &last);
+    if (first >= 0) report_damage(culprit, a, first, last, true);
+    first = emu_find_red_zone_damage((const void*)(user + a.bytes), a.back, &last);
+    if (first >= 0) report_damage(culprit, a, first, last, false);
+}
+
+void emu_check_red_zones(const char* culprit) {
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    for (const auto& [user, a] : allocations) check_allocation(culprit, user, a);
+}
+
+cudaError_t cudaFree(void* ptr) {
+    if (!ptr) return cudaSuccess;
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    auto it = allocations.find((uintptr_t)ptr);
+    if (it == allocations.end()) {
+        fprintf(stderr, "cuda-emu: cudaFree(%p): not a live device allocation (freed twice, or not from cudaMalloc)\n",
+                ptr);
+        return emu_set_error(cudaErrorInvalidValue);
+    }
+    check_allocation("a kernel or copy before cudaFree", it->first, it->second);
+    allocated_bytes -= it->second.bytes;
+    allocations.erase(it);
+    free((unsigned char*)ptr - kRedZone);
+    return cudaSuccess;
+}
+
+int emu_device_range(const void* ptr, size_t bytes, size_t* alloc_bytes, size_t* offset) {
+    uintptr_t p = (uintptr_t)ptr;
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    auto it = allocations.upper_bound(p);  // first allocation starting after p
+    if (it != allocations.end() && p + kRedZone >= it->first) {
+        // inside the front red zone of the next allocation
+        *alloc_bytes = it->second.bytes;
+        *offset = 0;
+        return -1;
+    }
+    if (it == allocations.begin()) return 0;
+    --it;
+    const Allocation& a = it->second;
+    if (p >= it->first + a.bytes + a.back) return 0;
+    *alloc_bytes = a.bytes;
+    *offset = p - it->first;
+    return p + bytes <= it->first + a.bytes ? 1 : -1;
+}
+
+void emu_require_device_range(const void* ptr, size_t bytes, const char* what) {
+    size_t alloc_bytes = 0, offset = 0;
+    int r = emu_device_range(ptr, bytes, &alloc_bytes, &offset);
+    if (r == 0) emu_fatal("%s: %p is not device memory (not from cudaMalloc)", what, ptr);
+    if (r < 0)
+        emu_fatal("%s: %zu bytes at offset %zu of a %zu-byte device allocation run past its end", what, bytes, offset,
+                  alloc_bytes);
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+    if (!free_bytes || !total_bytes) return emu_set_error(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    *total_bytes = kTotalGlobalMem;
+    *free_bytes = kTotalGlobalMem - allocated_bytes;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceReset(void) {
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    for (const auto& [user, a] : allocations) free((unsigned char*)user - kRedZone);
+    allocations.clear();
+    allocated_bytes = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** ptr, size_t size) {
+    if (!ptr) return emu_set_error(cudaErrorInvalidValue);
+    *ptr = aligned_alloc(kAlign, (size + kAlign - 1) / kAlign * kAlign + (size == 0 ? kAlign : 0));
+    if (!*ptr) return emu_set_error(cudaErrorMemoryAllocation);
+    emu_fill_poison(*ptr, size);
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    host_allocations.insert(*ptr);
+    return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** ptr, size_t size, unsigned int flags) { return cudaMallocHost(ptr, size); }
+cudaError_t cudaFreeHost(void* ptr) {
+    if (!ptr) return cudaSuccess;
+    std::lock_guard<std::mutex> guard(alloc_lock);
+    if (!host_allocations.erase(ptr)) return emu_set_error(cudaErrorInvalidValue);
+    free(ptr);
+    return cudaSuccess;
+}
+
+// A copy endpoint: device memory must lie inside one allocation; host memory must not be device
+// memory when the kind says host (and the reverse).
+static bool endpoint_ok(const char* call, const char* role, const void* ptr, size_t count, int want_device) {
+    size_t alloc_bytes = 0, offset = 0;
+    int r = emu_device_range(ptr, count, &alloc_bytes, &offset);
+    if (r < 0) {
+        fprintf(stderr, "cuda-emu: %s: the %s range of %zu bytes at offset %zu runs past the end of its %zu-byte "
+                "device allocation\n", call, role, count, offset, alloc_bytes);
+        return false;
+    }
+    if (want_device >= 0 && r != want_device) {
+        fprintf(stderr, "cuda-emu: %s: the %s %p is %s memory, which the copy kind does not allow\n", call, role, ptr,
+                r ? "device" : "host");
+        return false;
+    }
+    return true;
+}
+
+static cudaError_t memcpy_checked(const char* call, void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+    if (count == 0) return cudaSuccess;
+    if (!dst || !src) return emu_set_error(cudaErrorInvalidValue);
+    int dst_device, src_device;
+    switch (kind) {
+        case cudaMemcpyHostToHost: dst_device = 0; src_device = 0; break;
+        case cudaMemcpyHostToDevice: dst_device = 1; src_device = 0; break;
+        case cudaMemcpyDeviceToHost: dst_device = 0; src_device = 1; break;
+        case cudaMemcpyDeviceToDevice: dst_device = 1; src_device = 1; break;
+        case cudaMemcpyDefault: dst_device = -1; src_device = -1; break;
+        default: return emu_set_error(cudaErrorInvalidMemcpyDirection);
+    }
+    if (!endpoint_ok(call, "destination", dst, count, dst_device) ||
+        !endpoint_ok(call, "source", src, count, src_device))
+        return emu_set_error(cudaErrorInvalidValue);
+    memmove(dst, src, count);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+    return memcpy_checked("cudaMemcpy", dst, src, count, kind);
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
+    return memcpy_checked("cudaMemcpyAsync", dst, src, count, kind);
+}
+
+static cudaError_t memset_checked(const char* call, void* ptr, int value, size_t count) {
+    if (count == 0) return cudaSuccess;
+    if (!endpoint_ok(call, "destination", ptr, count, 1)) return emu_set_error(cudaErrorInvalidValue);
+    memset(ptr, value, count);
+    return cudaSuccess;
+}
+cudaError_t cudaMemset(void* ptr, int value, size_t count) { return memset_checked("cudaMemset", ptr, value, count); }
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
+    return memset_checked("cudaMemsetAsync", ptr, value, count);
+}
+
+// ---------------------------------------------------------------- streams and events
+struct EmuStream {
+    unsigned int flags;
+};
+struct EmuEvent {
+    unsigned int flags;
+    bool recorded;
+    double ms;  // when it was recorded, CLOCK_MONOTONIC
+};
+
+namespace {
+std::mutex handle_lock;
+std::set<const void*> live_handles;
+bool handle_live(const void* h) {
+    std::lock_guard<std::mutex> guard(handle_lock);
+    return live_handles.count(h) != 0;
+}
+void handle_add(const void* h) {
+    std::lock_guard<std::mutex> guard(handle_lock);
+    live_handles.insert(h);
+}
+bool handle_remove(const void* h) {
+    std::lock_guard<std::mutex> guard(handle_lock);
+    return live_handles.erase(h) != 0;
+}
+bool stream_ok(cudaStream_t s) { return s == nullptr || handle_live(s); }
+}  // namespace
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+    if (!stream) return emu_set_error(cudaErrorInvalidValue);
+    *stream = new EmuStream{flags};
+    handle_add(*stream);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+    if (!stream || !handle_remove(stream)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    delete stream;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    return stream_ok(stream) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
+    if (!stream_ok(stream) || !event || !handle_live(event)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+    if (!event) return emu_set_error(cudaErrorInvalidValue);
+    *event = new EmuEvent{flags, false, 0.0};
+    handle_add(*event);
+    return cudaSuccess;
+}
+cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+    if (!event || !handle_remove(event)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    delete event;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+    if (!event || !handle_live(event) || !stream_ok(stream)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    event->ms = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    event->recorded = true;
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+    return event && handle_live(event) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+    if (!ms) return emu_set_error(cudaErrorInvalidValue);
+    if (!start || !end || !handle_live(start) || !handle_live(end) || !start->recorded || !end->recorded ||
+        ((start->flags | end->flags) & cudaEventDisableTiming))
+        return emu_set_error(cudaErrorInvalidResourceHandle);
+    *ms = (float)(end->ms - start->ms);
+    return cudaSuccess;
+}
