@@ -153,12 +153,13 @@ $(EVAL_LIB): $(EVAL_OBJS)
 	@echo '  AR   $@'
 	$(Q)ar rcs $@ $^
 
-# Programs: bin/NAME from NAME_SRCS. The evaluator links only its own library.
+# Programs: bin/NAME from NAME_SRCS. The evaluator links only its own library. The libraries are
+# linked as a group: the CUDA and emulation archives call into libtipcap (common/, kernels/*.c).
 define program_rule
 $(BIN)/$(1): $(call obj,$($(1)_SRCS)) $(if $(filter tipcap-eval,$(1)),$(EVAL_LIB),$(LIB) $(if $(HAVE_CUDA),$(CUDA_LIB)))
 	@mkdir -p $$(@D)
 	@echo '  LD   $$@'
-	$(Q)$(CXX) $$^ -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
+	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -167,7 +168,7 @@ define test_rule
 $(BUILD)/tests/$(1): $(call obj,$($(1)_SRCS)) $(LIB) $(EMU_LIB) $(EVAL_LIB)
 	@mkdir -p $$(@D)
 	@echo '  LD   $$@'
-	$(Q)$(CXX) $$^ -o $$@ $(LDLIBS)
+	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(LDLIBS)
 endef
 $(foreach t,$(TESTS),$(eval $(call test_rule,$(t))))
 
@@ -175,7 +176,7 @@ define gpu_test_rule
 $(BUILD)/tests-gpu/$(1): $(patsubst %.c,$(BUILD)/gpu-obj/%.o,$($(1)_SRCS)) $(LIB) $(CUDA_LIB)
 	@mkdir -p $$(@D)
 	@echo '  LD   $$@'
-	$(Q)$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
+	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(CUDA_LIBS) $(LDLIBS)
 endef
 $(BUILD)/gpu-obj/%.o: %.c
 	@mkdir -p $(@D)
