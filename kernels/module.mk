@@ -10,3 +10,4 @@ test_gradcheck_SRCS := tests/test_gradcheck.c
 
 # Cholesky (CPU through LAPACKE; the CUDA kernels in cholesky.cu)
 LIB_SRCS += kernels/cholesky.c
+CU_SRCS += kernels/cholesky.cu
