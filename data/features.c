@@ -49,6 +49,8 @@ void features_free(FeatureStore* fs) {
     free(fs->vocab_emb);
     free(fs->true_gap_mu);
     free(fs->true_gap_cov);
+    free(fs->pair_gap_mu);
+    free(fs->pair_gap_cov);
     memset(fs, 0, sizeof *fs);
 }
 
@@ -376,12 +378,19 @@ static int read_all(Reader* r, FeatureStore* fs) {
         }
     }
     if (link_exists(r->file, "/synth")) {
-        int rows, cols;
-        if (!(fs->true_gap_mu = read_floats(r, "/synth/gap_mu", 1, &rows, NULL, dim, 0))) return -1;
-        if (!(fs->true_gap_cov = read_floats(r, "/synth/gap_cov", 2, &rows, &cols, dim, 0))) return -1;
-        if (rows != dim) {
-            set_err(r->err, r->err_size, "%s: /synth/gap_cov: shape [%d, %d], expected [%d, %d]", r->path, rows, cols, dim, dim);
-            return -1;
+        const struct { const char* mu_name; const char* cov_name; float** mu; float** cov; } truth[] = {
+            {"/synth/gap_mu", "/synth/gap_cov", &fs->true_gap_mu, &fs->true_gap_cov},
+            {"/synth/pair_gap_mu", "/synth/pair_gap_cov", &fs->pair_gap_mu, &fs->pair_gap_cov},
+        };
+        for (int k = 0; k < 2; k++) {
+            int rows, cols;
+            if (!(*truth[k].mu = read_floats(r, truth[k].mu_name, 1, &rows, NULL, dim, 0))) return -1;
+            if (!(*truth[k].cov = read_floats(r, truth[k].cov_name, 2, &rows, &cols, dim, 0))) return -1;
+            if (rows != dim) {
+                set_err(r->err, r->err_size, "%s: %s: shape [%d, %d], expected [%d, %d]", r->path, truth[k].cov_name, rows,
+                        cols, dim, dim);
+                return -1;
+            }
         }
     }
     // normalized = 1 promises unit rows (float16 storage keeps them within about 1e-3).
@@ -506,10 +515,12 @@ static int write_all(hid_t file, const FeatureStore* fs, int float16) {
         st |= write_dataset(g, "embeddings", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, (hsize_t)fs->n_vocab, d, fs->vocab_emb);
         H5Gclose(g);
     }
-    if (fs->true_gap_mu && fs->true_gap_cov) {
+    if (fs->true_gap_mu && fs->true_gap_cov && fs->pair_gap_mu && fs->pair_gap_cov) {
         g = H5Gcreate2(file, "synth", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         st |= write_dataset(g, "gap_mu", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d, 0, fs->true_gap_mu);
         st |= write_dataset(g, "gap_cov", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d, d, fs->true_gap_cov);
+        st |= write_dataset(g, "pair_gap_mu", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d, 0, fs->pair_gap_mu);
+        st |= write_dataset(g, "pair_gap_cov", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d, d, fs->pair_gap_cov);
         H5Gclose(g);
     }
     st |= write_string_attr(file, "clip_model", fs->clip_model);
@@ -525,6 +536,11 @@ static int write_all(hid_t file, const FeatureStore* fs, int float16) {
 static int validate_for_write(const char* path, const FeatureStore* fs, char* err, size_t err_size) {
     if (fs->dim <= 0 || fs->n_texts < 0 || fs->n_images < 0 || fs->n_vocab < 0) {
         set_err(err, err_size, "%s: dim %d and counts must be positive", path, fs->dim);
+        return -1;
+    }
+    int n_truth = !!fs->true_gap_mu + !!fs->true_gap_cov + !!fs->pair_gap_mu + !!fs->pair_gap_cov;
+    if (n_truth != 0 && n_truth != 4) {
+        set_err(err, err_size, "%s: /synth: the simulator truth needs all four of gap_mu, gap_cov, pair_gap_mu, pair_gap_cov", path);
         return -1;
     }
     const struct { const char* name; const float* x; int n; } sets[] = {

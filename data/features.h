@@ -9,7 +9,8 @@
 //   /texts/image_index   int64 [N_txt]  (row in /images, -1 if none)
 //   /vocab/words         variable-length UTF-8 strings [N_voc]   (optional)
 //   /vocab/embeddings    float32 [N_voc, D]                      (optional)
-//   /synth/gap_mu        float32 [D], /synth/gap_cov float32 [D, D] (optional: simulator truth)
+//   /synth/gap_mu, /synth/pair_gap_mu float32 [D]; /synth/gap_cov, /synth/pair_gap_cov float32 [D, D]
+//                        (optional: the simulator's ground truth)
 //   attributes on /: clip_model (string), dim (int), normalized (0/1), source (string)
 #pragma once
 #include <stddef.h>
@@ -34,11 +35,15 @@ typedef struct {
     char clip_model[64];
     int normalized;       // 1 if the embeddings are L2-normalised
     char source[256];
-    // Ground truth of the simulator (tipcap-synth), NULL when absent; /synth/gap_mu and
-    // /synth/gap_cov in the file. Images are v = normalize(c + g) with g ~ N(mu*, Sigma*), c the
-    // image's content in the text space (docs/DATA.md).
-    float* true_gap_mu;   // [dim] mu*
-    float* true_gap_cov;  // [dim, dim] Sigma*
+    // Ground truth of the simulator (tipcap-synth), NULL when absent; /synth/... in the file.
+    // Images are v = normalize(c + g) with g ~ N(mu*, Sigma*), c the image's content in the text
+    // space (docs/DATA.md): (mu*, Sigma*) is the gap in the method's own form, x = normalize(t + mu + L z).
+    float* true_gap_mu;   // [dim] mu*                                      /synth/gap_mu
+    float* true_gap_cov;  // [dim, dim] Sigma*                              /synth/gap_cov
+    // The population a paired estimator samples: mean and covariance (1/N) of d = v - t over
+    // every (image, caption) pair of the file.
+    float* pair_gap_mu;   // [dim]                                          /synth/pair_gap_mu
+    float* pair_gap_cov;  // [dim, dim]                                     /synth/pair_gap_cov
 } FeatureStore;
 
 // Reads and validates the whole file (ranks, dtypes, shapes, D consistent across datasets,

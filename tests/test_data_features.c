@@ -81,6 +81,10 @@ static void test_round_trip(void) {
         a.true_gap_cov = mallocCheck(24 * 24 * sizeof(float));
         for (int i = 0; i < 24; i++) a.true_gap_mu[i] = 0.01f * (float)i;
         for (int i = 0; i < 24 * 24; i++) a.true_gap_cov[i] = (i % 25 == 0) ? 1.0f : 0.001f * (float)(i % 7);
+        a.pair_gap_mu = mallocCheck(24 * sizeof(float));
+        a.pair_gap_cov = mallocCheck(24 * 24 * sizeof(float));
+        for (int i = 0; i < 24; i++) a.pair_gap_mu[i] = -0.02f * (float)i;
+        for (int i = 0; i < 24 * 24; i++) a.pair_gap_cov[i] = (i % 25 == 0) ? 0.5f : 0.002f * (float)(i % 5);
         char path[128], err[512];
         path_in_dir(path, sizeof path, f16 ? "rt16.h5" : "rt32.h5");
         REQUIRE(features_write(path, &a, f16, err, sizeof err) == 0, "write: %s", err);
@@ -91,7 +95,8 @@ static void test_round_trip(void) {
               max_abs_diff(b.image_emb, a.image_emb, 7 * 24), f16);
         CHECK(max_abs_diff(b.text_emb, a.text_emb, 23 * 24) <= tol, "texts differ (float16 %d)", f16);
         CHECK(max_abs_diff(b.vocab_emb, a.vocab_emb, 5 * 24) == 0, "the vocabulary is always float32");
-        CHECK(max_abs_diff(b.true_gap_cov, a.true_gap_cov, 24 * 24) == 0 && max_abs_diff(b.true_gap_mu, a.true_gap_mu, 24) == 0,
+        CHECK(max_abs_diff(b.true_gap_cov, a.true_gap_cov, 24 * 24) == 0 && max_abs_diff(b.true_gap_mu, a.true_gap_mu, 24) == 0 &&
+                  max_abs_diff(b.pair_gap_cov, a.pair_gap_cov, 24 * 24) == 0 && max_abs_diff(b.pair_gap_mu, a.pair_gap_mu, 24) == 0,
               "synth truth");
         int same = 1;
         for (int i = 0; i < 23; i++) same &= !strcmp(a.captions[i], b.captions[i]) && a.image_index[i] == b.image_index[i];
