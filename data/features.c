@@ -36,6 +36,59 @@ static QuietHdf5 hdf5_quiet(void) {
 }
 static void hdf5_restore(QuietHdf5 q) { H5Eset_auto2(H5E_DEFAULT, q.func, q.data); }
 
+// float16 <-> float32 by hand: HDF5 1.10's own float -> half conversion rounds values just
+// below a power of two to the power below (0.2499 -> 0.125), so we never let it convert.
+static uint16_t float_to_half(float f) {  // round to nearest even; |f| > 65504 -> inf
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    uint32_t abs = x & 0x7FFFFFFFu;
+    if (abs >= 0x7F800000u) return (uint16_t)(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0));
+    if (abs >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);  // rounds past 65504
+    if (abs < 0x38800000u) {                                      // below 2^-14: subnormal half
+        if (abs < 0x33000000u) return (uint16_t)sign;             // below half the smallest subnormal
+        uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
+        int shift = 126 - (int)(abs >> 23);  // half subnormals count units of 2^-24
+        uint32_t h = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((abs - 0x38000000u) >> 13);  // rebias the exponent by 127 - 15
+    uint32_t rem = abs & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;  // a carry into the exponent is right
+    return (uint16_t)(sign | h);
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    uint32_t x;
+    if (exp == 0x1F) x = sign | 0x7F800000u | (mant << 13);
+    else if (exp != 0) x = sign | ((exp + 112) << 23) | (mant << 13);
+    else if (mant == 0) x = sign;
+    else {  // subnormal: normalise
+        int e = -1;
+        do {
+            e++;
+            mant <<= 1;
+        } while (!(mant & 0x400u));
+        x = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3FFu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+static hid_t float16_type(void) {  // IEEE half, as h5py and numpy store float16
+    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(t, 15, 10, 5, 0, 10);
+    H5Tset_size(t, 2);
+    H5Tset_precision(t, 16);
+    H5Tset_ebias(t, 15);
+    return t;
+}
+
 void features_free(FeatureStore* fs) {
     for (int i = 0; fs->image_keys && i < fs->n_images; i++) free(fs->image_keys[i]);
     for (int i = 0; fs->captions && i < fs->n_texts; i++) free(fs->captions[i]);
@@ -147,7 +200,19 @@ static float* read_floats(Reader* r, const char* name, int rank, int* rows, int*
     }
     size_t n = (size_t)dims[0] * (size_t)dims[1];
     float* x = mallocCheck((n ? n : 1) * sizeof(float));
-    if (n && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0) {
+    hid_t ft2 = H5Dget_type(ds);
+    int half = H5Tget_size(ft2) == 2;
+    H5Tclose(ft2);
+    herr_t rc = 0;
+    if (n && half) {  // read the raw halves and widen them ourselves
+        uint16_t* h = mallocCheck(n * sizeof(uint16_t));
+        hid_t mt = float16_type();
+        rc = H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, h);
+        H5Tclose(mt);
+        for (size_t i = 0; i < n; i++) x[i] = half_to_float(h[i]);
+        free(h);
+    } else if (n) rc = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    if (rc < 0) {
         set_err(r->err, r->err_size, "%s: %s: read failed", r->path, name);
         free(x);
         H5Dclose(ds);
@@ -437,15 +502,6 @@ int features_read(const char* path, FeatureStore* fs, char* err, size_t err_size
 
 // ---------------------------------------------------------------- writing
 
-static hid_t float16_type(void) {  // IEEE half, as h5py and numpy store float16
-    hid_t t = H5Tcopy(H5T_IEEE_F32LE);
-    H5Tset_fields(t, 15, 10, 5, 0, 10);
-    H5Tset_size(t, 2);
-    H5Tset_precision(t, 16);
-    H5Tset_ebias(t, 15);
-    return t;
-}
-
 static hid_t utf8_string_type(void) {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
@@ -472,6 +528,17 @@ static int write_dataset(hid_t loc, const char* name, hid_t ft, hid_t mt, hsize_
     H5Pclose(pl);
     H5Sclose(sp);
     return status;
+}
+
+// /embeddings of a group, float32 or float16 (converted here, stored without HDF5 conversion).
+static int write_embeddings(hid_t g, hid_t file_type, int float16, hsize_t rows, hsize_t cols, const float* x) {
+    if (!float16) return write_dataset(g, "embeddings", file_type, H5T_NATIVE_FLOAT, rows, cols, x);
+    size_t n = (size_t)rows * (size_t)cols;
+    uint16_t* h = mallocCheck((n ? n : 1) * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) h[i] = float_to_half(x[i]);
+    int st = write_dataset(g, "embeddings", file_type, file_type, rows, cols, h);
+    free(h);
+    return st;
 }
 
 static int write_string_attr(hid_t file, const char* name, const char* value) {
@@ -501,11 +568,11 @@ static int write_all(hid_t file, const FeatureStore* fs, int float16) {
     hsize_t d = (hsize_t)fs->dim;
     int st = 0;
     hid_t g = H5Gcreate2(file, "images", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    st |= write_dataset(g, "embeddings", emb_t, H5T_NATIVE_FLOAT, (hsize_t)fs->n_images, d, fs->image_emb);
+    st |= write_embeddings(g, emb_t, float16, (hsize_t)fs->n_images, d, fs->image_emb);
     st |= write_dataset(g, "keys", str_t, str_t, (hsize_t)fs->n_images, 0, fs->image_keys);
     H5Gclose(g);
     g = H5Gcreate2(file, "texts", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    st |= write_dataset(g, "embeddings", emb_t, H5T_NATIVE_FLOAT, (hsize_t)fs->n_texts, d, fs->text_emb);
+    st |= write_embeddings(g, emb_t, float16, (hsize_t)fs->n_texts, d, fs->text_emb);
     st |= write_dataset(g, "captions", str_t, str_t, (hsize_t)fs->n_texts, 0, fs->captions);
     st |= write_dataset(g, "image_index", H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)fs->n_texts, 0, fs->image_index);
     H5Gclose(g);
@@ -590,6 +657,17 @@ static int validate_for_write(const char* path, const FeatureStore* fs, char* er
 
 int features_write(const char* path, const FeatureStore* fs, int float16, char* err, size_t err_size) {
     if (validate_for_write(path, fs, err, err_size) != 0) return -1;
+    if (float16) {
+        const struct { const char* name; const float* x; int n; } sets[] = {
+            {"/images/embeddings", fs->image_emb, fs->n_images}, {"/texts/embeddings", fs->text_emb, fs->n_texts}};
+        for (int s = 0; s < 2; s++)
+            for (size_t i = 0; i < (size_t)sets[s].n * (size_t)fs->dim; i++)
+                if (fabsf(sets[s].x[i]) >= 65520.0f) {  // rounds to infinity in float16
+                    set_err(err, err_size, "%s: %s: row %zu, column %zu is %g, too large for float16", path, sets[s].name,
+                            i / (size_t)fs->dim, i % (size_t)fs->dim, sets[s].x[i]);
+                    return -1;
+                }
+    }
     // Temporary beside the target, renamed into place when complete.
     size_t n = strlen(path) + 32;
     char* tmp = mallocCheck(n);

@@ -28,3 +28,11 @@ test_data_dataset_SRCS := tests/test_data_dataset.c
 LIB_SRCS += data/gap.c
 TESTS += test_gap
 test_gap_SRCS := tests/test_gap.c
+
+LIB_SRCS += data/synth.c
+PROGRAMS += tipcap-synth
+tipcap-synth_SRCS := data/synth_main.c
+
+LIB_SRCS += data/gap_inputs.c data/gap_cli.c
+TESTS += test_synth
+test_synth_SRCS := tests/test_synth.c

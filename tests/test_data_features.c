@@ -119,6 +119,50 @@ static void test_round_trip(void) {
     features_free(&b);
 }
 
+// The float16 nearest to x (round half to even), computed in double: the reference for the
+// writer's own conversion (HDF5 1.10 rounds 0.2499 to 0.125, so the store converts by itself).
+static float nearest_half(float x) {
+    double a = fabs((double)x);
+    int e = a > 0 ? (int)floor(log2(a)) : -30;
+    if (e < -14) e = -14;  // subnormal spacing 2^-24
+    double ulp = ldexp(1.0, e - 10);
+    double r = nearbyint(a / ulp) * ulp;
+    return (float)(x < 0 ? -r : r);
+}
+
+static void test_float16_rounding(void) {
+    uint64_t seed = test_seed();
+    enum { N = 4096, D = 16 };
+    FeatureStore a, b;
+    make_store(&a, 1, N / D, 0, D, seed, 0);
+    const float edges[] = {0.24998629f, 0.4999f, 0.99999f, 1.0f, 65504.0f, 65519.0f, 6.1e-5f, 6.0e-8f, 2.9e-8f, 3.0e-8f,
+                           -0.1234567f, 0.33325195f, 1e-3f, -7.5e-6f};
+    for (int i = 0; i < N; i++) {
+        float x;
+        if (i < (int)(sizeof edges / sizeof *edges)) x = edges[i];
+        else {
+            double mag = ldexp(1.0 + philox_uniform(seed, 40, (uint64_t)i), (int)(philox_uniform(seed, 41, (uint64_t)i) * 40) - 25);
+            x = (float)(philox_uniform(seed, 42, (uint64_t)i) < 0.5 ? -mag : mag);
+            if (fabsf(x) > 65504.0f) x = 1.0f;
+        }
+        a.text_emb[i] = x;
+    }
+    for (int r = 0; r < N / D; r++) a.text_emb[r * D + D - 1] = 0.5f;  // no zero-norm rows
+    char path[128], err[512];
+    path_in_dir(path, sizeof path, "half.h5");
+    REQUIRE(features_write(path, &a, 1, err, sizeof err) == 0, "%s", err);
+    REQUIRE(features_read(path, &b, err, sizeof err) == 0, "%s", err);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (b.text_emb[i] != nearest_half(a.text_emb[i]) && bad++ < 5)
+            CHECK(0, "%.9g -> %.9g, nearest half %.9g", a.text_emb[i], b.text_emb[i], nearest_half(a.text_emb[i]));
+    CHECK(bad == 0, "%d of %d values not rounded to the nearest float16", bad, N);
+    a.text_emb[3] = 70000.0f;
+    CHECK(features_write(path, &a, 1, err, sizeof err) == -1 && strstr(err, "too large for float16"), "overflow: %s", err);
+    features_free(&a);
+    features_free(&b);
+}
+
 static char* run_python(const char* args, int* status) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "python3 tests/h5py_features.py %s", args);
@@ -344,6 +388,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/tipcap_features_XXXXXX");
     if (!mkdtemp(dir)) FATAL("mkdtemp failed");
     RUN(test_round_trip);
+    RUN(test_float16_rounding);
     RUN(test_h5py_reads_ours);
     RUN(test_we_read_h5py);
     RUN(test_bad_files);
