@@ -25,7 +25,7 @@ TESTS += test_data_dataset
 test_data_dataset_SRCS := tests/test_data_dataset.c
 
 # gap estimation (data/gap.c; docs/GAP.md)
-LIB_SRCS += data/gap.c
+LIB_SRCS += data/gap.c data/gap_inputs.c data/gap_cli.c
 TESTS += test_gap
 test_gap_SRCS := tests/test_gap.c
 

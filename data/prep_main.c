@@ -12,7 +12,7 @@ static const struct {
     int (*main)(int argc, char** argv);
     const char* help;
 } subcommands[] = {
-    // { "gap", prep_gap_main, "estimate the modality gap (mu, Sigma, Cholesky) for a data setting" },
+    {"gap", prep_gap_main, "estimate the modality gap (mu, Sigma, Cholesky) for a data setting"},
     {NULL, NULL, NULL},
 };
 

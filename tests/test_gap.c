@@ -10,12 +10,15 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "common/check.h"
+#include "data/features.h"
 #include "data/gap.h"
+#include "data/prep.h"
 #include "kernels/philox.h"
 #include "tests/harness.h"
 
@@ -652,6 +655,275 @@ static void test_kl_gradients(void) {
     gap_free(&prior);
 }
 
+
+// ---------------------------------------------------------------- tipcap-prep gap
+
+// A feature store with an exact truth: image k has caption k (v = t + g, g ~ truth), and
+// n_orphans more captions have no image. Not normalised (normalising would change the truth).
+static void write_store(const char* path, const Gauss* truth, int n_img, int n_orphans) {
+    int D = truth->D, n_txt = n_img + n_orphans;
+    FeatureStore fs;
+    memset(&fs, 0, sizeof fs);
+    fs.dim = D;
+    fs.n_images = n_img;
+    fs.n_texts = n_txt;
+    fs.text_emb = make_texts(n_txt, D, 60);
+    fs.image_emb = make_images(fs.text_emb, n_img, truth, 70);  // make_texts takes streams 60 and 61
+    fs.image_keys = mallocCheck(sizeof(char*) * n_img);
+    fs.captions = mallocCheck(sizeof(char*) * n_txt);
+    fs.image_index = mallocCheck(sizeof(int64_t) * n_txt);
+    for (int k = 0; k < n_txt; k++) {
+        char s[32];
+        snprintf(s, sizeof s, "caption %d", k);
+        fs.captions[k] = strdupCheck(s);
+        fs.image_index[k] = k < n_img ? k : -1;
+        if (k < n_img) {
+            snprintf(s, sizeof s, "img_%d.jpg", k);
+            fs.image_keys[k] = strdupCheck(s);
+        }
+    }
+    snprintf(fs.clip_model, sizeof fs.clip_model, "synthetic");
+    snprintf(fs.source, sizeof fs.source, "test_gap");
+    char err[512];
+    if (features_write(path, &fs, 0, err, sizeof err)) FATAL("%s", err);
+    features_free(&fs);
+}
+
+typedef struct {
+    int argc;
+    char* argv[32];
+} Cli;
+
+static void cli_child(void* arg) {
+    Cli* c = arg;
+    dup2(2, 1);  // stdout into the captured stream too
+    exit(prep_gap_main(c->argc, c->argv));
+}
+
+// Runs `tipcap-prep gap ARGS...` (NULL-terminated) in a child; out gets stdout and stderr.
+static int run_gap(char* out, size_t cap, ...) {
+    Cli c = {1, {"gap"}};
+    va_list ap;
+    va_start(ap, cap);
+    for (char* a; (a = va_arg(ap, char*)) && c.argc < 31;) c.argv[c.argc++] = a;
+    va_end(ap);
+    return run_captured(cli_child, &c, out, cap);
+}
+
+// Only the expected files in the directory: no temporary left behind.
+static int count_files(const char* dir) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls -A %s | wc -l", dir);
+    FILE* p = popen(cmd, "r");
+    int n = -1;
+    if (p && fscanf(p, "%d", &n) != 1) n = -1;
+    if (p) pclose(p);
+    return n;
+}
+
+static char cli_dir[64], store_path[128], out_path[128];
+static Gauss cli_truth;
+static const int cli_D = 32, cli_images = 6000, cli_orphans = 500;
+
+static void cli_setup(void) {
+    if (cli_dir[0]) return;
+    make_dir(cli_dir);
+    snprintf(store_path, sizeof store_path, "%s/features.h5", cli_dir);
+    snprintf(out_path, sizeof out_path, "%s/gap.h5", cli_dir);
+    cli_truth = make_gauss(cli_D, 0.05, 0.3 / cli_D, 62);
+    write_store(store_path, &cli_truth, cli_images, cli_orphans);
+}
+
+static void test_cli_paired(void) {
+    cli_setup();
+    char out[8192], err[512];
+    int st = run_gap(out, sizeof out, "--setting", "paired", "--features", store_path, "--out", out_path, "--pairs", "4000",
+                     "--seed", "3", NULL);
+    REQUIRE(st == 0, "status %d:\n%s", st, out);
+    GapEstimate g;
+    REQUIRE(gap_read(out_path, &g, err, sizeof err) == 0, "%s", err);
+    double e_cov = rel_cov_error(g.cov, cli_truth.sigma, cli_D), tol = 3 * cov_error_scale(cli_truth.sigma, cli_D, 4000);
+    CHECK(g.setting == GAP_PAIRED && g.n_used == 4000 && g.dim == cli_D, "setting %d n_used %lld", g.setting, g.n_used);
+    CHECK(e_cov < tol, "cov error %.3g > %.3g", e_cov, tol);
+    CHECK(mean_error(g.mu, cli_truth.mu, cli_D) < 4 * sqrt(trace(cli_truth.sigma, cli_D) / 4000), "mean error");
+    CHECK(strstr(g.source, "features.h5: 4000 pairs of 6000 (seed 3)"), "source '%s'", g.source);
+    gap_free(&g);
+    // a fraction; the same seed gives the same file
+    st = run_gap(out, sizeof out, "--setting", "paired", "--features", store_path, "--out", out_path, "--pair-fraction",
+                 "0.25", NULL);
+    REQUIRE(st == 0 && gap_read(out_path, &g, err, sizeof err) == 0, "status %d: %s", st, out);
+    CHECK(g.n_used == 1500, "fraction 0.25 of 6000 pairs: n_used %lld", g.n_used);
+    GapEstimate again;
+    REQUIRE(run_gap(out, sizeof out, "--setting", "paired", "--features", store_path, "--out", out_path,
+                    "--pair-fraction", "0.25", NULL) == 0 && gap_read(out_path, &again, err, sizeof err) == 0, "%s", out);
+    CHECK(!memcmp(g.cov, again.cov, sizeof(float) * cli_D * cli_D), "same seed, different estimate");
+    gap_free(&g);
+    gap_free(&again);
+    CHECK(count_files(cli_dir) == 2, "files left beside the outputs: %d", count_files(cli_dir));
+}
+
+static void test_cli_web(void) {
+    cli_setup();
+    char out[8192], err[512];
+    int st = run_gap(out, sizeof out, "--setting", "web", "--features", store_path, "--out", out_path, "--mismatch", "0.3",
+                     "--seed", "5", NULL);
+    REQUIRE(st == 0, "status %d:\n%s", st, out);
+    printf("%s", out);
+    const char* r = strstr(out, "(recall ");
+    const char* p = strstr(out, "precision ");
+    REQUIRE(r && p && strstr(out, "of the 1800 mismatched on purpose"), "no rejection report:\n%s", out);
+    double recall = strtod(r + 8, NULL), precision = strtod(p + 10, NULL);
+    CHECK(recall > 0.95 && precision > 0.95, "recall %.4f precision %.4f", recall, precision);
+    GapEstimate g;
+    REQUIRE(gap_read(out_path, &g, err, sizeof err) == 0, "%s", err);
+    CHECK(g.setting == GAP_WEB && g.n_used + g.n_rejected == cli_images, "n_used %lld n_rejected %lld", g.n_used, g.n_rejected);
+    double e_cov = rel_cov_error(g.cov, cli_truth.sigma, cli_D), tol = 3 * cov_error_scale(cli_truth.sigma, cli_D, 4200);
+    CHECK(e_cov < tol, "web cov error %.3g > %.3g", e_cov, tol);
+    gap_free(&g);
+}
+
+static void test_cli_unpaired(void) {
+    cli_setup();
+    char out[8192], err[512];
+    int st = run_gap(out, sizeof out, "--setting", "unpaired", "--features", store_path, "--out", out_path, NULL);
+    REQUIRE(st == 0, "status %d:\n%s", st, out);
+    GapEstimate g;
+    REQUIRE(gap_read(out_path, &g, err, sizeof err) == 0, "%s", err);
+    // disjoint halves: 3000 images, the 3000 captions of the other images and the 500 orphans
+    CHECK(g.n_images == 3000 && g.n_texts == 3500, "split: %lld images, %lld texts", g.n_images, g.n_texts);
+    CHECK(g.setting == GAP_UNPAIRED && g.psd_floor > 0, "setting/floor");
+    // Both sets come from the same text distribution, so Cov V - Cov T is again Sigma*; the
+    // tolerance adds the errors of the two sample covariances, C_T measured on the texts.
+    int D = cli_D, n_txt = cli_images + cli_orphans;
+    float* t = make_texts(n_txt, D, 60);
+    double* ct = callocCheck((size_t)D * D, sizeof(double));
+    double* mean = callocCheck(D, sizeof(double));
+    for (int k = 0; k < n_txt; k++)
+        for (int i = 0; i < D; i++) mean[i] += (double)t[k * D + i] / n_txt;
+    for (int k = 0; k < n_txt; k++)
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j < D; j++) ct[i * D + j] += (t[k * D + i] - mean[i]) * (t[k * D + j] - mean[j]) / (n_txt - 1);
+    double* cv = mallocCheck(sizeof(double) * D * D);
+    for (int k = 0; k < D * D; k++) cv[k] = ct[k] + cli_truth.sigma[k];
+    double fv = frob(cv, D), tv = trace(cv, D), ft = frob(ct, D), tt = trace(ct, D);
+    double tol = 3 * sqrt((fv * fv + tv * tv) / g.n_images + (ft * ft + tt * tt) / g.n_texts) / frob(cli_truth.sigma, D);
+    double tol_mu = 4 * sqrt(tv / g.n_images + tt / g.n_texts);
+    double e_cov = rel_cov_error(g.cov, cli_truth.sigma, D), e_mu = mean_error(g.mu, cli_truth.mu, D);
+    printf("  unpaired through the CLI: cov error %.3g (tol %.3g), mean error %.3g (tol %.3g)\n", e_cov, tol, e_mu, tol_mu);
+    CHECK(e_cov < tol, "cov error %.3g > %.3g", e_cov, tol);
+    CHECK(e_mu < tol_mu, "mean error %.3g > %.3g", e_mu, tol_mu);
+    free(t);
+    free(ct);
+    free(mean);
+    free(cv);
+    gap_free(&g);
+    st = run_gap(out, sizeof out, "--setting", "unpaired", "--features", store_path, "--out", out_path, "--split", "all", NULL);
+    REQUIRE(st == 0 && gap_read(out_path, &g, err, sizeof err) == 0, "status %d:\n%s", st, out);
+    CHECK(g.n_images == cli_images && g.n_texts == cli_images + cli_orphans, "split all: %lld, %lld", g.n_images, g.n_texts);
+    gap_free(&g);
+}
+
+static void test_cli_text(void) {
+    cli_setup();
+    char out[8192], err[512], prior_path[160];
+    snprintf(prior_path, sizeof prior_path, "%s/prior.h5", cli_dir);
+    int st = run_gap(out, sizeof out, "--setting", "text", "--features", store_path, "--out", prior_path, "--sigma2", "0.02", NULL);
+    REQUIRE(st == 0, "status %d:\n%s", st, out);
+    GapEstimate g, p;
+    REQUIRE(gap_read(prior_path, &p, err, sizeof err) == 0, "%s", err);
+    CHECK(p.dim == cli_D && p.sigma2 == 0.02 && p.cov[0] == 0.02f && p.mu[0] == 0, "sigma2 I from --features' dimension");
+    st = run_gap(out, sizeof out, "--setting", "text", "--dim", "7", "--out", out_path, NULL);
+    REQUIRE(st == 0 && gap_read(out_path, &g, err, sizeof err) == 0, "status %d:\n%s", st, out);
+    CHECK(g.dim == 7 && g.sigma2 == 0.016, "default sigma2 with --dim: D %d sigma2 %g", g.dim, g.sigma2);
+    gap_free(&g);
+    // a prior gap file: its mu and Sigma
+    st = run_gap(out, sizeof out, "--setting", "paired", "--features", store_path, "--out", prior_path, NULL);
+    REQUIRE(st == 0, "%s", out);
+    gap_free(&p);
+    REQUIRE(gap_read(prior_path, &p, err, sizeof err) == 0, "%s", err);
+    st = run_gap(out, sizeof out, "--setting", "text", "--prior", prior_path, "--out", out_path, NULL);
+    REQUIRE(st == 0 && gap_read(out_path, &g, err, sizeof err) == 0, "status %d:\n%s", st, out);
+    CHECK(g.setting == GAP_TEXT && !memcmp(g.cov, p.cov, sizeof(float) * cli_D * cli_D) &&
+              !memcmp(g.mu, p.mu, sizeof(float) * cli_D) && strstr(g.source, "prior.h5"),
+          "text from a prior: source '%s'", g.source);
+    gap_free(&g);
+    gap_free(&p);
+    remove(prior_path);
+}
+
+// Bad input: a clear error, a non-zero status, and no file written (an existing output stays).
+static void expect_cli_error(int want_status, const char* want, ...) {
+    char out[8192];
+    Cli c = {1, {"gap"}};
+    va_list ap;
+    va_start(ap, want);
+    for (char* a; (a = va_arg(ap, char*)) && c.argc < 31;) c.argv[c.argc++] = a;
+    va_end(ap);
+    FILE* f = fopenCheck(out_path, "w");
+    fputs("previous\n", f);
+    fclose(f);
+    int files = count_files(cli_dir);
+    int st = run_captured(cli_child, &c, out, sizeof out);
+    CHECK(st == want_status, "status %d (want %d) for \"%s\":\n%s", st, want_status, want, out);
+    CHECK(strstr(out, want) != NULL, "error lacks \"%s\":\n%s", want, out);
+    char buf[32] = "";
+    f = fopenCheck(out_path, "r");
+    CHECK(fgets(buf, sizeof buf, f) && !strcmp(buf, "previous\n"), "the existing output was replaced (\"%s\")", want);
+    fclose(f);
+    CHECK(count_files(cli_dir) == files, "a file was left behind (\"%s\")", want);
+}
+
+static void test_cli_errors(void) {
+    cli_setup();
+    char missing[160], few[160];
+    snprintf(missing, sizeof missing, "%s/nope.h5", cli_dir);
+    expect_cli_error(1, "nope.h5", "--setting", "paired", "--features", missing, "--out", out_path, NULL);
+    expect_cli_error(2, "--setting 'pairs' is not one of paired|web|unpaired|text", "--setting", "pairs", "--features",
+                     store_path, "--out", out_path, NULL);
+    expect_cli_error(2, "--setting is required", "--features", store_path, "--out", out_path, NULL);
+    expect_cli_error(2, "--out is required", "--setting", "paired", "--features", store_path, NULL);
+    expect_cli_error(2, "--features is required for --setting web", "--setting", "web", "--out", out_path, NULL);
+    expect_cli_error(1, "too few pairs for the paired setting: 1 selected", "--setting", "paired", "--features", store_path,
+                     "--out", out_path, "--pairs", "1", NULL);
+    expect_cli_error(1, "99999 pairs asked for, but only 6000 captions have an image", "--setting", "paired", "--features",
+                     store_path, "--out", out_path, "--pairs", "99999", NULL);
+    expect_cli_error(1, "pair fraction 1.5 is not in (0, 1]", "--setting", "paired", "--features", store_path, "--out",
+                     out_path, "--pair-fraction", "1.5", NULL);
+    expect_cli_error(2, "--mismatch and --web-* apply to --setting web, not paired", "--setting", "paired", "--features",
+                     store_path, "--out", out_path, "--mismatch", "0.3", NULL);
+    expect_cli_error(2, "--pairs: 'ten' is not an integer", "--setting", "paired", "--features", store_path, "--out",
+                     out_path, "--pairs", "ten", NULL);
+    expect_cli_error(1, "mismatch fraction 1 is not in [0, 1)", "--setting", "web", "--features", store_path, "--out",
+                     out_path, "--mismatch", "1", NULL);
+    char not_hdf5[160];
+    snprintf(not_hdf5, sizeof not_hdf5, "%s/prior.txt", cli_dir);
+    FILE* f = fopenCheck(not_hdf5, "w");
+    fputs("mu = 0\n", f);
+    fclose(f);
+    expect_cli_error(1, "prior.txt: not an HDF5 file", "--setting", "text", "--prior", not_hdf5, "--out", out_path, NULL);
+    remove(not_hdf5);
+    expect_cli_error(1, "needs the dimension", "--setting", "text", "--out", out_path, NULL);
+    // a store with a single captioned image: too few pairs whatever is asked
+    Gauss tiny = make_gauss(8, 0.05, 0.1, 63);
+    snprintf(few, sizeof few, "%s/few.h5", cli_dir);
+    write_store(few, &tiny, 1, 3);
+    expect_cli_error(1, "too few pairs for the web setting: 1 selected of 1 captions with an image", "--setting", "web",
+                     "--features", few, "--out", out_path, NULL);
+    expect_cli_error(1, "too few rows for the unpaired setting", "--setting", "unpaired", "--features", few, "--out",
+                     out_path, NULL);
+    remove(few);
+    free_gauss(&tiny);
+    remove(out_path);
+}
+
+static void test_cli_cleanup(void) {
+    if (!cli_dir[0]) return;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", cli_dir);
+    CHECK(system(cmd) == 0, "cleanup");
+    free_gauss(&cli_truth);
+}
+
 int main(void) {
     test_seed();
     RUN(test_paired_d48);
@@ -668,5 +940,11 @@ int main(void) {
     RUN(test_file_errors);
     RUN(test_kl_closed_form);
     RUN(test_kl_gradients);
+    RUN(test_cli_paired);
+    RUN(test_cli_web);
+    RUN(test_cli_unpaired);
+    RUN(test_cli_text);
+    RUN(test_cli_errors);
+    RUN(test_cli_cleanup);
     return test_summary();
 }
