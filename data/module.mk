@@ -33,6 +33,5 @@ LIB_SRCS += data/synth.c
 PROGRAMS += tipcap-synth
 tipcap-synth_SRCS := data/synth_main.c
 
-LIB_SRCS += data/gap_inputs.c data/gap_cli.c
 TESTS += test_synth
 test_synth_SRCS := tests/test_synth.c
