@@ -10,6 +10,7 @@
 #include "kernels/backend.h"
 #include "kernels/bag_mean.h"
 #include "kernels/crossentropy.h"
+#include "kernels/decode.h"
 #include "kernels/embedding.h"
 #include "kernels/gap_sample.h"
 #include "kernels/gelu.h"
@@ -157,6 +158,9 @@ Backend* backend_cpu_create(void) {
     be->adamw_update = cpu_adamw_update;
     be->sum_squares = cpu_sum_squares;
     be->scale_f32 = cpu_scale_f32;
+    be->attention_forward_cached = attention_forward_cached_backend_cpu;  // kernels/decode.{h,c}
+    be->rows_gather = rows_gather_backend_cpu;
+    be->logsoftmax_topk = logsoftmax_topk_backend_cpu;
     be->gap_sample_forward = cpu_gap_sample_forward;
     be->gap_sample_backward = cpu_gap_sample_backward;
     return be;
