@@ -32,6 +32,7 @@ static void usage(FILE* f) {
             "  --spice-jar JAR      spice-1.0.jar (needs Java and Stanford CoreNLP 3.6.0 beside it) for real\n"
             "                       SPICE; without it SPICE-approx, a native approximation, is reported\n"
             "  --no-tokenize        score the captions as they are (whitespace-split), skipping the PTB step\n"
+            "  --tokens FILE        also write the tokenised captions: [{\"image_id\", \"caption\", \"refs\"}]\n"
             "  --threads N          worker threads (default: all cores)\n"
             "  -h, --help           this help\n"
             "\n"
@@ -149,6 +150,35 @@ static void json_string(FILE* f, const char* s) {
     fputc('"', f);
 }
 
+static int write_tokens(const char* path, const EvalImage* images, size_t n) {
+    FILE* f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "tipcap-eval: %s: cannot create: %s\n", path, strerror(errno));
+        return 0;
+    }
+    fputs("[", f);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s\n  {\"image_id\": ", i ? "," : "");
+        if (images[i].id_is_number) fputs(images[i].id, f);
+        else json_string(f, images[i].id);
+        fputs(", \"caption\": ", f);
+        json_string(f, images[i].hyp);
+        fputs(", \"refs\": [", f);
+        for (int r = 0; r < images[i].n_refs; r++) {
+            if (r) fputs(", ", f);
+            json_string(f, images[i].refs[r]);
+        }
+        fputs("]}", f);
+    }
+    fputs("\n]\n", f);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "tipcap-eval: %s: write failed\n", path);
+        unlink(path);
+        return 0;
+    }
+    return 1;
+}
+
 static const char* spice_name(const EvalReport* r) { return r->spice_is_approx ? "SPICE-approx" : "SPICE"; }
 
 static void write_json(FILE* f, const EvalImage* images, const EvalReport* r, int metrics) {
@@ -217,7 +247,7 @@ static int write_json_atomic(const char* path, const EvalImage* images, const Ev
 }
 
 int main(int argc, char** argv) {
-    const char *refs_path = NULL, *res_path = NULL, *json_path = NULL, *meteor_data = NULL, *spice_jar = NULL;
+    const char *refs_path = NULL, *res_path = NULL, *json_path = NULL, *meteor_data = NULL, *spice_jar = NULL, *tokens_path = NULL;
     int metrics = METRIC_ALL, tokenize = 1, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
@@ -228,6 +258,7 @@ int main(int argc, char** argv) {
         else if (!strcmp(a, "--refs")) refs_path = argv[++i];
         else if (!strcmp(a, "--results")) res_path = argv[++i];
         else if (!strcmp(a, "--json")) json_path = argv[++i];
+        else if (!strcmp(a, "--tokens")) tokens_path = argv[++i];
         else if (!strcmp(a, "--meteor-data")) meteor_data = argv[++i];
         else if (!strcmp(a, "--spice-jar")) spice_jar = argv[++i];
         else if (!strcmp(a, "--metrics")) { if (!parse_metrics(argv[++i], &metrics)) return 2; }
@@ -286,6 +317,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (json_path && !write_json_atomic(json_path, pairing.images, &report, metrics)) return 1;
+    if (tokens_path && !write_tokens(tokens_path, pairing.images, pairing.n)) return 1;
     // the toolkit's table
     if (metrics & METRIC_BLEU)
         for (int k = 0; k < 4; k++) printf("Bleu_%d: %0.3f\n", k + 1, report.bleu[k]);

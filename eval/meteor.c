@@ -8,7 +8,8 @@
 // - words are compared by Java's String.hashCode, as the jar does;
 // - the search adds weighted match sizes to int fields, truncating (weights 1.0/0.5/0.5/0.5);
 // - the distance of a new match is added to the parent path, not to the new one;
-// - one-to-one matches with no competitor are fixed before the search.
+// - one-to-one matches with no competitor are fixed before the search;
+// - in the corpus total, a perfectly matched segment contributes no chunk.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -933,7 +934,17 @@ static void stats_from_alignment(const AlignResult* a, MeteorStats* s) {
     meteor_compute(s);
 }
 
+// MeteorStats.addStats: a segment that matches its reference perfectly (every word matched, one
+// chunk) adds no chunk to the total, so the corpus fragmentation ignores it.
 static void stats_add(MeteorStats* sum, const MeteorStats* s) {
+    double test_total = 0, ref_total = 0;
+    for (int i = 0; i < N_MODULES; i++) {
+        test_total += s->test_content[i];
+        test_total += s->test_function[i];
+        ref_total += s->ref_content[i];
+        ref_total += s->ref_function[i];
+    }
+    int perfect = test_total == s->test_len && ref_total == s->ref_len && s->chunks == 1;
     sum->test_len += s->test_len;
     sum->ref_len += s->ref_len;
     sum->test_fw += s->test_fw;
@@ -944,7 +955,7 @@ static void stats_add(MeteorStats* sum, const MeteorStats* s) {
         sum->test_function[i] += s->test_function[i];
         sum->ref_function[i] += s->ref_function[i];
     }
-    sum->chunks += s->chunks;
+    if (!perfect) sum->chunks += s->chunks;
     sum->test_word_matches += s->test_word_matches;
     sum->ref_word_matches += s->ref_word_matches;
 }
@@ -967,7 +978,8 @@ static void split_words(const char* s, const char*** words, int* n, char** stora
     int cap = 16, k = 0;
     const char** w = malloc((size_t)cap * sizeof *w);
     if (!w) abort();
-    for (char* p = strtok(copy, " \t\n\r\f"); p; p = strtok(NULL, " \t\n\r\f")) {
+    char* save = NULL;
+    for (char* p = strtok_r(copy, " \t\n\r\f", &save); p; p = strtok_r(NULL, " \t\n\r\f", &save)) {
         if (k == cap) {
             cap *= 2;
             w = realloc(w, (size_t)cap * sizeof *w);

@@ -7,3 +7,8 @@ tipcap-eval_SRCS := eval/main.c
 
 TESTS += test_eval
 test_eval_SRCS := tests/test_eval.c
+
+# The cross-check against pycocoevalcap itself (installs it and Java when missing).
+.PHONY: check-eval-oracle
+check-eval-oracle:
+	@scripts/check-eval-oracle

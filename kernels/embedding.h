@@ -30,9 +30,8 @@ void embedding_backward_cpu_f64(double* dprefix, int prefix_T, double* dtable, d
 // CUDA (kernels/embedding.cu); buffers as in backend.h, `act` the storage type of act buffers.
 void embedding_forward_cuda(void* out, const void* prefix, int prefix_T, const int* tokens, const void* table,
                             const void* pos_table, const int* pos_ids, int B, int T, int K, int C, DType act);
-// dprefix rows: a strided copy on the device. The table and position gradients go through the
-// row-scatter plans built on the host from tokens_host / pos_ids_host (kernels/rowscatter.h);
-// `scratch` is device memory of rowscatter_scratch_bytes() for the larger of the two plans.
+// The prefix rows of the backward (a strided copy); the CUDA backend adds the table and position
+// gradients with row scatters planned on the host from tokens_host / pos_ids_host (rowscatter.h).
 void embedding_backward_prefix_cuda(void* dprefix, int prefix_T, const void* dout, int B, int T, int K, int C,
                                     DType act);
 

@@ -32,7 +32,8 @@ MatmulCuda* matmul_cuda_create(void);
 void matmul_cuda_destroy(MatmulCuda* mm);
 void matmul_forward_cuda(MatmulCuda* mm, void* out, void* gelu_pre, const void* inp, const void* weight,
                          const void* bias, int N, int C, int OC, DType act);
-// `colsum_scratch`: device fp32 of bias_grad_scratch_floats(N, OC) (kernels/colsum.h) when dbias.
+// `colsum_scratch`: device fp32 of matmul_backward_scratch_floats(N, OC), used when dbias.
+size_t matmul_backward_scratch_floats(int N, int OC);
 void matmul_backward_cuda(MatmulCuda* mm, void* dinp, float* dweight, float* dbias, const void* dout,
                           const void* gelu_pre, void* scratch, const void* inp, const void* weight, int N, int C,
                           int OC, float* colsum_scratch, DType act);

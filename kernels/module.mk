@@ -4,17 +4,15 @@ LIB_SRCS += kernels/attention.c
 LIB_SRCS += kernels/cast.c kernels/embedding.c kernels/bag_mean.c kernels/layernorm.c kernels/matmul.c \
             kernels/gelu.c kernels/add.c kernels/crossentropy.c kernels/adamw.c kernels/reduce.c kernels/random.c \
             kernels/gap_sample.c kernels/backend_cpu.c
+CU_SRCS += kernels/cast.cu kernels/embedding.cu kernels/rowscatter.cu kernels/bag_mean.cu kernels/layernorm.cu \
+           kernels/matmul.cu kernels/gelu.cu kernels/add.cu kernels/crossentropy.cu kernels/adamw.cu kernels/reduce.cu \
+           kernels/random.cu kernels/gap_sample.cu kernels/backend_cuda.cu
 
-TESTS += test_gradcheck
+TESTS += test_gradcheck test_ops
+GPU_TESTS += test_ops
 test_gradcheck_SRCS := tests/test_gradcheck.c
+test_ops_SRCS := tests/test_ops.c
 
 # Cholesky (CPU through LAPACKE; the CUDA kernels in cholesky.cu)
 LIB_SRCS += kernels/cholesky.c
 CU_SRCS += kernels/cholesky.cu
-
-# Incremental decoding: cached attention, rows gather, log-softmax top-k (kernels/decode.*)
-LIB_SRCS += kernels/decode.c
-CU_SRCS += kernels/decode.cu
-TESTS += test_decode
-GPU_TESTS += test_decode
-test_decode_SRCS := tests/test_decode.c

@@ -1,0 +1,35 @@
+// Helpers of the kernels in kernels/*.cu: the grid of an elementwise launch, and warp and block
+// reductions with a fixed tree (the same inputs give the same bits on every run: no atomics, no
+// dependence on scheduling).
+#pragma once
+#include "kernels/cuda_common.cuh"
+
+// Blocks for a grid-stride loop over n elements: enough to fill any current GPU, capped so that
+// each thread takes several elements of a large array.
+#define ELEMENTWISE_THREADS 256
+static inline int elementwise_blocks(size_t n) {
+    size_t blocks = (n + ELEMENTWISE_THREADS - 1) / ELEMENTWISE_THREADS;
+    return (int)(blocks < 1 ? 1 : blocks > 2048 ? 2048 : blocks);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// Sum over a 1-D block whose size is a multiple of 32 (at most 1024); every thread gets the
+// result. Every thread of the block must call it (it holds two barriers).
+__device__ __forceinline__ float block_sum(float v) {
+    __shared__ float warp_sums[32];
+    int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE, n_warps = blockDim.x / WARP_SIZE;
+    v = warp_sum(v);
+    __syncthreads();  // a previous call may still be reading warp_sums
+    if (lane == 0) warp_sums[warp] = v;
+    __syncthreads();
+    return warp_sum(lane < n_warps ? warp_sums[lane] : 0.0f);
+}
