@@ -16,7 +16,7 @@ LIB_SRCS += data/features.c
 TESTS += test_data_features
 test_data_features_SRCS := tests/test_data_features.c
 
-LIB_SRCS += data/entities.c
+LIB_SRCS += data/entities.c data/tokens_cli.c data/entities_cli.c
 TESTS += test_data_entities
 test_data_entities_SRCS := tests/test_data_entities.c
 
@@ -35,3 +35,5 @@ tipcap-synth_SRCS := data/synth_main.c
 
 TESTS += test_synth
 test_synth_SRCS := tests/test_synth.c
+TESTS += test_data_cli
+test_data_cli_SRCS := tests/test_data_cli.c

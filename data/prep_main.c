@@ -13,6 +13,8 @@ static const struct {
     const char* help;
 } subcommands[] = {
     {"gap", prep_gap_main, "estimate the modality gap (mu, Sigma, Cholesky) for a data setting"},
+    {"tokens", prep_tokens_main, "caption corpus -> GPT-2 token sequences, split counts and the length L"},
+    {"entities", prep_entities_main, "caption corpus -> entity prompts per image"},
     {NULL, NULL, NULL},
 };
 
