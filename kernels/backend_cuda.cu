@@ -15,6 +15,7 @@
 #include "kernels/bag_mean.h"
 #include "kernels/cast.h"
 #include "kernels/crossentropy.h"
+#include "kernels/decode.h"
 #include "kernels/embedding.h"
 #include "kernels/gap_sample.h"
 #include "kernels/gelu.h"
@@ -286,6 +287,9 @@ Backend* backend_cuda_create(DType act) {
     be->adamw_update = cuda_adamw_update;
     be->sum_squares = cuda_sum_squares;
     be->scale_f32 = cuda_scale_f32;
+    be->attention_forward_cached = attention_forward_cached_backend_cuda;  // kernels/decode.{h,cu}
+    be->rows_gather = rows_gather_backend_cuda;
+    be->logsoftmax_topk = logsoftmax_topk_backend_cuda;
     be->gap_sample_forward = cuda_gap_sample_forward;
     be->gap_sample_backward = cuda_gap_sample_backward;
     return be;

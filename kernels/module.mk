@@ -16,3 +16,10 @@ test_ops_SRCS := tests/test_ops.c
 # Cholesky (CPU through LAPACKE; the CUDA kernels in cholesky.cu)
 LIB_SRCS += kernels/cholesky.c
 CU_SRCS += kernels/cholesky.cu
+
+# Incremental decoding: cached attention, rows gather, log-softmax top-k (kernels/decode.*)
+LIB_SRCS += kernels/decode.c
+CU_SRCS += kernels/decode.cu
+TESTS += test_decode
+GPU_TESTS += test_decode
+test_decode_SRCS := tests/test_decode.c
