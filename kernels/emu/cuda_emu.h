@@ -312,7 +312,7 @@ inline T emu_shfl(const char* file, int line, EmuWarpOp op, unsigned mask, T var
     memcpy(&bits, &var, sizeof(T));
     bits = emu_warp_exchange(file, line, op, mask, bits, arg, width);
     T out;
-    memcpy(&out, &bits, sizeof(T));
+    memcpy((void*)&out, &bits, sizeof(T));
     return out;
 }
 inline int emu_width_(void) { return 32; }

@@ -35,9 +35,7 @@
 
 #include "kernels/emu/emu_internal.h"
 
-#if !defined(__x86_64__)
 #include <ucontext.h>
-#endif
 
 namespace {
 
@@ -302,13 +300,16 @@ std::string waiting_places(const Worker& w) {
         };
         for (int j = i; j < w.n_threads; j++)
             if (here(w.fibers[j])) listed[j] = true;
+        std::string threads = thread_ranges(w, here);
+        const char* who = threads.find_first_of(",-") == std::string::npos ? "thread %s waits" : "threads %s wait";
         char buf[512];
+        int len = snprintf(buf, sizeof buf, "\n  ");
+        len += snprintf(buf + len, sizeof buf - len, who, threads.c_str());
         if (f->state == AT_BARRIER)
-            snprintf(buf, sizeof buf, "\n  threads %s wait at %s() at %s:%d", thread_ranges(w, here).c_str(),
-                     barrier_name(f->barrier_op), f->file, f->line);
+            snprintf(buf + len, sizeof buf - len, " at %s() at %s:%d", barrier_name(f->barrier_op), f->file, f->line);
         else
-            snprintf(buf, sizeof buf, "\n  threads %s wait at %s(0x%08x, ...) at %s:%d", thread_ranges(w, here).c_str(),
-                     op_name(f->op), f->mask, f->file, f->line);
+            snprintf(buf + len, sizeof buf - len, " at %s(0x%08x, ...) at %s:%d", op_name(f->op), f->mask, f->file,
+                     f->line);
         out += buf;
     }
     std::string exited = thread_ranges(w, [](const Fiber* g) { return g->state == EXITED; });
@@ -368,6 +369,7 @@ bool try_complete(Worker& w, Fiber* rep, bool rep_running) {
     for (unsigned m = group; m; m &= m - 1) {
         Fiber* g = lanes[__builtin_ctz(m)];
         if (g != rep || !rep_running) push_ready(w, g);
+        else g->state = READY;
     }
     return true;
 }
@@ -571,6 +573,11 @@ std::mutex launch_lock;   // one launch at a time
 void* worker_main(void* arg) {
     Worker& w = *(Worker*)arg;
     locate_shared_tls(w);
+    stack_t alternate;  // the crash handler runs here: the fiber's own stack may be exhausted
+    alternate.ss_size = 64 * 1024;
+    alternate.ss_sp = malloc(alternate.ss_size);
+    alternate.ss_flags = 0;
+    if (!alternate.ss_sp || sigaltstack(&alternate, nullptr) != 0) emu_fatal("cannot set a worker's signal stack");
     Pool& p = *pool;
     uint64_t seen = 0;
     for (;;) {
@@ -602,12 +609,54 @@ int worker_count() {
 
 void forget_pool_in_child() { pool = nullptr; }
 
+// ---------------------------------------------------------------- crashes inside kernels
+// A fault on a fiber stack's guard page is a stack overflow; any other fault while a fiber runs is
+// reported with the kernel, block and thread (an invalid pointer, usually). Faults elsewhere go to
+// the previous handler.
+struct sigaction previous_segv, previous_bus;
+
+Fiber* fiber_of(uintptr_t address) {
+    if (!pool) return nullptr;
+    uintptr_t region = address & ~(EMU_FIBER_REGION - 1);
+    for (Worker* w : pool->workers)
+        for (Fiber* f : w->fibers)
+            if ((uintptr_t)f == region) return f;
+    return nullptr;
+}
+
+void crash_handler(int sig, siginfo_t* info, void* context) {
+    uintptr_t address = (uintptr_t)info->si_addr;
+    Fiber* overflowed = fiber_of(address);
+    if (overflowed && (address & (EMU_FIBER_REGION - 1)) >= kPage && (address & (EMU_FIBER_REGION - 1)) < 2 * kPage)
+        emu_fatal("%s: stack overflow: the thread used all of its %zu KiB fiber stack (deep recursion or large "
+                  "local arrays)",
+                  where(overflowed).c_str(), (EMU_FIBER_REGION - 2 * kPage) / 1024);
+#if defined(__x86_64__)
+    Fiber* running = fiber_of((uintptr_t)((ucontext_t*)context)->uc_mcontext.gregs[REG_RSP]);
+    if (running)
+        emu_fatal("%s: %s at address %p (an invalid pointer, or an index far out of bounds)", where(running).c_str(),
+                  sig == SIGSEGV ? "segmentation fault" : "bus error", info->si_addr);
+#endif
+    sigaction(sig, sig == SIGSEGV ? &previous_segv : &previous_bus, nullptr);  // the fault repeats there
+}
+
+void install_crash_handler() {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = crash_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+    sigaction(SIGBUS, &sa, &previous_bus);
+}
+
 Pool& get_pool() {
     if (pool) return *pool;
-    static bool atfork_registered = false;
-    if (!atfork_registered) {
+    static bool process_hooks_installed = false;
+    if (!process_hooks_installed) {
         pthread_atfork(nullptr, nullptr, forget_pool_in_child);
-        atfork_registered = true;
+        install_crash_handler();
+        process_hooks_installed = true;
     }
     Pool* p = new Pool();
     int n = worker_count();
@@ -657,7 +706,9 @@ std::atomic<uint64_t> stat_launches, stat_blocks, stat_threads, stat_switches;
 int emu_shuffle_active = shuffle_seed != 0;
 
 void emu_set_shuffle(uint64_t seed) {
+    std::lock_guard<std::mutex> one_launch(launch_lock);
     shuffle_seed = seed;
+    launch_serial = 0;
     emu_shuffle_active = seed != 0;
 }
 uint64_t emu_get_shuffle(void) { return shuffle_seed; }
@@ -763,13 +814,10 @@ uint64_t emu_warp_exchange(const char* file, int line, EmuWarpOp op, unsigned ma
     f->arg = arg;
     f->width = width;
     f->value = value;
+    f->state = AT_WARP;
     w.warp_pending[f->warp] |= 1u << f->lane;
-    if (try_complete(w, f, true)) {
-        if (w.shuffle) emu_yield();
-    } else {
-        f->state = AT_WARP;
-        switch_away(f);
-    }
+    if (!try_complete(w, f, true)) switch_away(f);
+    else if (w.shuffle) emu_yield();
     return f->result;
 }
 
