@@ -231,7 +231,7 @@ char* meteor_normalize(const Meteor* m, const char* line) {
     size_t a = 0, b = s.n;
     while (a < b && s.c[a] <= ' ') a++;
     while (b > a && s.c[b - 1] <= ' ') b--;
-    U32 trimmed = {s.c + a, b - a, b - a};
+    U32 trimmed = {s.c ? s.c + a : NULL, b - a, b - a};
     char* out;
     encode(&trimmed, &out);
     free(s.c);
