@@ -37,3 +37,24 @@ TESTS += test_synth
 test_synth_SRCS := tests/test_synth.c
 TESTS += test_data_cli
 test_data_cli_SRCS := tests/test_data_cli.c
+
+# Fuzzing (libFuzzer + ASan + UBSan, clang): `make fuzz-data FUZZ_SECONDS=600` runs each target for
+# FUZZ_SECONDS (default 60) from the seeds in data/fuzz/seeds/; crashes land in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+               -I. $(shell pkg-config --cflags libcjson 2>/dev/null)
+FUZZ_COMMON := common/check.c common/paths.c data/tokenizer.c data/unicode_tables.c
+build/fuzz/fuzz_tokenizer: data/fuzz/fuzz_tokenizer.c $(FUZZ_COMMON)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $^ -o $@ $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+build/fuzz/fuzz_corpus: data/fuzz/fuzz_corpus.c data/corpus.c data/entities.c data/strmap.c $(FUZZ_COMMON)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) $^ -o $@ $(shell pkg-config --libs libcjson 2>/dev/null) -lm
+fuzz-data: build/fuzz/fuzz_tokenizer build/fuzz/fuzz_corpus
+	@set -o pipefail; for t in tokenizer corpus; do \
+	  mkdir -p build/fuzz/corpus_$$t && \
+	  echo "fuzz-data: $$t for $(FUZZ_SECONDS) s" && \
+	  (cd build/fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 corpus_$$t ../../data/fuzz/seeds/$$t \
+	     2>&1 | tail -n 12) || exit 1; \
+	done
+.PHONY: fuzz-data

@@ -23,3 +23,9 @@ CU_SRCS += kernels/decode.cu
 TESTS += test_decode
 GPU_TESTS += test_decode
 test_decode_SRCS := tests/test_decode.c
+
+# Attention (CPU reference in attention.c above; the CUDA kernels in attention.cu)
+CU_SRCS += kernels/attention.cu
+TESTS += test_attention
+GPU_TESTS += test_attention
+test_attention_SRCS := tests/test_attention.c
