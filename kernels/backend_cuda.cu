@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "kernels/adamw.h"
 #include "kernels/add.h"
+#include "kernels/attention.h"
 #include "kernels/backend.h"
 #include "kernels/bag_mean.h"
 #include "kernels/cast.h"
@@ -281,8 +282,8 @@ Backend* backend_cuda_create(DType act) {
     be->gelu_forward = cuda_gelu_forward;
     be->gelu_backward = cuda_gelu_backward;
     be->add = cuda_add;
-    // ATTENTION: filled by kernels/attention.{h,cu} (attention_forward_cuda / attention_backward_cuda); NULL until then.
-    // be->attention_forward = ...; be->attention_backward = ...;
+    be->attention_forward = attention_forward_backend_cuda;    // kernels/attention.{h,cu}
+    be->attention_backward = attention_backward_backend_cuda;
     be->crossentropy_forward_backward = cuda_crossentropy_forward_backward;
     be->adamw_update = cuda_adamw_update;
     be->sum_squares = cuda_sum_squares;
