@@ -13,7 +13,7 @@
 // CPU reference: attention.c (fp32, and a double instance for gradient checks).
 // CUDA: attention.cu (hand-written flash-attention kernels, fp32 or bf16 storage, fp32
 // accumulation, deterministic); head size 1..128 (padded internally to 64 or 128; 64 is the
-// fast path). attention_cudnn.cu: optional cuDNN path, see docs/KERNELS.md.
+// fast path). There is no cuDNN path (see docs/KERNELS.md, "Attention").
 #pragma once
 #include "kernels/backend.h"
 

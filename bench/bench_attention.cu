@@ -1,0 +1,138 @@
+#include "kernels/cuda_common.cuh"
+
+// Attention forward + backward on the GPU (kernels/attention.cu): time per call and achieved
+// TFLOP/s for the GPT-2 decoder shape (B=256, T=50, H=12, C=768) and longer sequences, fp32
+// and bf16, causal and bidirectional. GPU only; see bench/RESULTS.md.
+//
+// FLOPs are counted as in the flash-attention papers: forward 4 B H T^2 hs (QK^T and PV),
+// backward 2.5x that (five matmuls), halved when causal. The kernels do more work than that
+// (64-row tiles padded past T; the dQ pass recomputes the scores), so the rates are "useful"
+// rates.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/attention.h"
+
+typedef struct {
+    int B, T, C, H, causal;
+} BenchShape;
+
+static float random_uniform(unsigned long long* state) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*state >> 40) * 0x1.0p-24) * 2.0f - 1.0f;
+}
+
+// Device buffer of n act elements filled with uniform [-1, 1).
+static void* random_device(size_t n, DType dtype, unsigned long long* state) {
+    const size_t bytes = n * dtype_size(dtype);
+    void* host = malloc(bytes);
+    if (!host) {
+        fprintf(stderr, "error: out of host memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float x = random_uniform(state);
+        if (dtype == DTYPE_BF16) ((__nv_bfloat16*)host)[i] = __float2bfloat16(x);
+        else ((float*)host)[i] = x;
+    }
+    void* dev;
+    cudaCheck(cudaMalloc(&dev, bytes));
+    cudaCheck(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
+    free(host);
+    return dev;
+}
+
+static void bench_shape(const BenchShape* s, DType dtype, int iters) {
+    unsigned long long state = 1234;
+    const size_t n_qkv = (size_t)s->B * s->T * 3 * s->C, n_out = (size_t)s->B * s->T * s->C;
+    void* qkv = random_device(n_qkv, dtype, &state);
+    void* dout = random_device(n_out, dtype, &state);
+    void *out, *dqkv;
+    float* lse;
+    cudaCheck(cudaMalloc(&out, n_out * dtype_size(dtype)));
+    cudaCheck(cudaMalloc(&dqkv, n_qkv * dtype_size(dtype)));
+    cudaCheck(cudaMalloc((void**)&lse, (size_t)s->B * s->H * s->T * sizeof(float)));
+
+    cudaEvent_t start, mid, stop;
+    cudaCheck(cudaEventCreate(&start));
+    cudaCheck(cudaEventCreate(&mid));
+    cudaCheck(cudaEventCreate(&stop));
+    for (int i = 0; i < 3; i++) {  // warm-up: module load, shared-memory carve-out, scratch allocation
+        attention_forward_cuda(out, lse, qkv, NULL, s->B, s->T, s->C, s->H, s->causal, dtype);
+        attention_backward_cuda(dqkv, dout, out, lse, qkv, NULL, s->B, s->T, s->C, s->H, s->causal, dtype);
+    }
+    float fwd_ms = 0, bwd_ms = 0;
+    for (int i = 0; i < iters; i++) {
+        cudaCheck(cudaEventRecord(start));
+        attention_forward_cuda(out, lse, qkv, NULL, s->B, s->T, s->C, s->H, s->causal, dtype);
+        cudaCheck(cudaEventRecord(mid));
+        attention_backward_cuda(dqkv, dout, out, lse, qkv, NULL, s->B, s->T, s->C, s->H, s->causal, dtype);
+        cudaCheck(cudaEventRecord(stop));
+        cudaCheck(cudaEventSynchronize(stop));
+        float f, b;
+        cudaCheck(cudaEventElapsedTime(&f, start, mid));
+        cudaCheck(cudaEventElapsedTime(&b, mid, stop));
+        fwd_ms += f;
+        bwd_ms += b;
+    }
+    fwd_ms /= iters;
+    bwd_ms /= iters;
+    const double hs = (double)s->C / s->H;
+    const double fwd_flops = 4.0 * s->B * s->H * (double)s->T * s->T * hs * (s->causal ? 0.5 : 1.0);
+    const double bwd_flops = 2.5 * fwd_flops;
+    printf("%-4s B=%-4d T=%-5d H=%-3d C=%-5d %-6s  fwd %8.3f ms %6.2f TFLOP/s   bwd %8.3f ms %6.2f TFLOP/s   "
+           "fwd+bwd %8.3f ms %6.2f TFLOP/s\n",
+           dtype == DTYPE_BF16 ? "bf16" : "fp32", s->B, s->T, s->H, s->C, s->causal ? "causal" : "bidir", fwd_ms,
+           fwd_flops / (fwd_ms * 1e9), bwd_ms, bwd_flops / (bwd_ms * 1e9), fwd_ms + bwd_ms,
+           (fwd_flops + bwd_flops) / ((fwd_ms + bwd_ms) * 1e9));
+    cudaCheck(cudaEventDestroy(start));
+    cudaCheck(cudaEventDestroy(mid));
+    cudaCheck(cudaEventDestroy(stop));
+    cudaCheck(cudaFree(qkv));
+    cudaCheck(cudaFree(dout));
+    cudaCheck(cudaFree(out));
+    cudaCheck(cudaFree(dqkv));
+    cudaCheck(cudaFree(lse));
+}
+
+int main(int argc, char** argv) {
+    int iters = 20;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: bench_attention [--iters N]\n"
+                   "Times attention forward and backward (kernels/attention.cu) on the current GPU for the\n"
+                   "decoder shape B=256 T=50 H=12 C=768 and longer sequences, fp32 and bf16, and prints\n"
+                   "milliseconds per call and achieved TFLOP/s (flash-attention FLOP counts).\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
+            iters = atoi(argv[++i]);
+            if (iters < 1) {
+                fprintf(stderr, "error: --iters must be a positive integer\n");
+                return 1;
+            }
+        } else {
+            fprintf(stderr, "error: unknown argument %s (see --help)\n", argv[i]);
+            return 1;
+        }
+    }
+    int n_devices = 0;
+    if (cudaGetDeviceCount(&n_devices) != cudaSuccess || n_devices == 0) {
+        fprintf(stderr, "error: bench_attention needs a CUDA GPU and found none\n");
+        return 1;
+    }
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    printf("device: %s (sm_%d%d), %d iterations per shape\n", prop.name, prop.major, prop.minor, iters);
+    const BenchShape shapes[] = {
+        {256, 50, 768, 12, 1},  // GPT-2 small decoder: prefix + caption
+        {256, 50, 768, 12, 0},  // the same, bidirectional (prompt-interaction encoder)
+        {16, 1024, 768, 12, 1}, // longer sequences
+        {4, 4096, 768, 12, 1},
+    };
+    for (int d = 0; d < 2; d++)
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+            bench_shape(&shapes[k], d == 0 ? DTYPE_BF16 : DTYPE_F32, iters);
+    return 0;
+}

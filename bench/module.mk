@@ -1,0 +1,32 @@
+# bench/: GPU microbenchmarks, one program per .cu in GPU_BENCHES (each has its own main()). They
+# build only with nvcc, into bin/bench/, with `make bench`; `make check-cuda` compiles them too.
+# Nothing here runs in `make test`. Results go in bench/RESULTS.md.
+GPU_BENCHES :=
+GPU_BENCHES += bench_attention
+GPU_BENCHES += bench_decode
+
+ifneq ($(HAVE_CUDA),)
+define gpu_bench_rule
+$(BIN)/bench/$(1): $(BUILD)/cuda/bench/$(1).o $(BUILD)/libtipcap_cuda.a $(BUILD)/libtipcap.a
+	@mkdir -p $$(@D)
+	$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
+endef
+$(foreach b,$(GPU_BENCHES),$(eval $(call gpu_bench_rule,$(b))))
+bench: $(addprefix $(BIN)/bench/,$(GPU_BENCHES))
+check-cuda: $(patsubst %,$(BUILD)/check-cuda/bench/%.o,$(GPU_BENCHES))
+else
+bench:
+	@echo "error: make bench needs nvcc (the CUDA toolkit)"; exit 1
+endif
+.PHONY: bench
+
+# CPU benchmarks of the data pipeline: bin/bench/NAME from bench/NAME.c, built by `make bench-data`.
+DATA_BENCHES := bench_tokenizer
+define data_bench_rule
+$(BIN)/bench/$(1): $(BUILD)/obj/bench/$(1).o $(BUILD)/libtipcap.a
+	@mkdir -p $$(@D)
+	$(CXX) $$^ -o $$@ $(LDLIBS)
+endef
+$(foreach b,$(DATA_BENCHES),$(eval $(call data_bench_rule,$(b))))
+bench-data: $(addprefix $(BIN)/bench/,$(DATA_BENCHES))
+.PHONY: bench-data
