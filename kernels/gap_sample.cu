@@ -2,8 +2,8 @@
 // CUDA Gaussian mapping (see gap_sample.h), all fp32:
 // forward:  gap_noise_kernel      z = Philox normals (the same numbers as the CPU's)
 //           gap_trmm_add_kernel   y = t + mu + z L^T, on 64 x 64 tiles of [B, D], k over j <= i only
-//           gap_normalize_kernel  norm = ||y||, x = y / norm (one block per row)
-// backward: gap_dy_kernel         dy = (dx - x (x . dx)) / norm (one block per row)
+//           gap_normalize_kernel  norm = ||y||, x = y / norm (a warp per row)
+// backward: gap_dy_kernel         dy = (dx - x (x . dx)) / norm (a warp per row)
 //           gap_dmu_kernel        dmu += sum_b dy (a thread per column, b in order)
 //           gap_dl_kernel         dL += lower(dy^T z), on the lower 64 x 64 tiles of [D, D]
 // Every sum runs in a fixed order: no atomics, deterministic results.
@@ -23,7 +23,8 @@
 #define GAP_TILE 64     // output tile edge of the two products
 #define GAP_TK 16       // k-chunk of the products
 #define GAP_LD (GAP_TK + 1)
-#define GAP_ROW_THREADS 256
+#define GAP_ROW_THREADS 256  // 8 rows (warps) per block in the row kernels
+#define GAP_MAX_BLOCKS 1024  // grid cap of the grid-stride kernels: enough to fill a GPU
 
 __global__ void gap_noise_kernel(float* z, size_t n, uint64_t seed, uint64_t stream, uint64_t first) {
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x)
@@ -76,44 +77,40 @@ UNROLL
     }
 }
 
-// Sum over the block of one value per thread, in a fixed order (warp shuffles, then warp 0).
-__device__ float block_sum(float v, float* warp_sums) {
+// Sum over the warp, the same total in every lane (fixed butterfly order: deterministic).
+__device__ float warp_sum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
-    if (lane == 0) warp_sums[warp] = v;
-    __syncthreads();
-    int n_warps = blockDim.x / WARP_SIZE;
-    v = lane < n_warps ? warp_sums[lane] : 0.0f;
-    if (warp == 0)
-        for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    if (threadIdx.x == 0) warp_sums[0] = v;
-    __syncthreads();
-    float total = warp_sums[0];
-    __syncthreads();  // warp_sums is reused by the next call
-    return total;
+    return v;
 }
 
-// x[b,:] = y[b,:] / ||y[b,:]|| in place (x holds y); norm[b] = ||y[b,:]||.
-__global__ void gap_normalize_kernel(float* x, float* norm, int D) {
-    __shared__ float warp_sums[GAP_ROW_THREADS / WARP_SIZE];
-    float* row = x + (size_t)blockIdx.x * D;
-    float sq = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) sq += row[i] * row[i];
-    float n = sqrtf(block_sum(sq, warp_sums));
-    if (threadIdx.x == 0) norm[blockIdx.x] = n;
-    float inv = 1.0f / n;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) row[i] *= inv;
+// x[b,:] = y[b,:] / ||y[b,:]|| in place (x holds y); norm[b] = ||y[b,:]||. A warp per row,
+// rows strided over the grid.
+__global__ void gap_normalize_kernel(float* x, float* norm, int B, int D) {
+    int lane = threadIdx.x % WARP_SIZE;
+    int warps = gridDim.x * (blockDim.x / WARP_SIZE);
+    for (int b = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE; b < B; b += warps) {
+        float* row = x + (size_t)b * D;
+        float sq = 0.0f;
+        for (int i = lane; i < D; i += WARP_SIZE) sq += row[i] * row[i];
+        float n = sqrtf(warp_sum(sq));
+        if (lane == 0) norm[b] = n;
+        float inv = 1.0f / n;
+        for (int i = lane; i < D; i += WARP_SIZE) row[i] *= inv;
+    }
 }
 
-// dy[b,:] = (dx[b,:] - x[b,:] (x[b,:] . dx[b,:])) / norm[b]
-__global__ void gap_dy_kernel(float* dy, const float* dx, const float* x, const float* norm, int D) {
-    __shared__ float warp_sums[GAP_ROW_THREADS / WARP_SIZE];
-    size_t off = (size_t)blockIdx.x * D;
-    float dot = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) dot += x[off + i] * dx[off + i];
-    dot = block_sum(dot, warp_sums);
-    float inv = 1.0f / norm[blockIdx.x];
-    for (int i = threadIdx.x; i < D; i += blockDim.x) dy[off + i] = (dx[off + i] - x[off + i] * dot) * inv;
+// dy[b,:] = (dx[b,:] - x[b,:] (x[b,:] . dx[b,:])) / norm[b]; a warp per row as above.
+__global__ void gap_dy_kernel(float* dy, const float* dx, const float* x, const float* norm, int B, int D) {
+    int lane = threadIdx.x % WARP_SIZE;
+    int warps = gridDim.x * (blockDim.x / WARP_SIZE);
+    for (int b = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE; b < B; b += warps) {
+        size_t off = (size_t)b * D;
+        float dot = 0.0f;
+        for (int i = lane; i < D; i += WARP_SIZE) dot += x[off + i] * dx[off + i];
+        dot = warp_sum(dot);
+        float inv = 1.0f / norm[b];
+        for (int i = lane; i < D; i += WARP_SIZE) dy[off + i] = (dx[off + i] - x[off + i] * dot) * inv;
+    }
 }
 
 // dmu[i] += sum_b dy[b,i], b in order.
@@ -177,13 +174,15 @@ void gap_sample_forward_cuda(float* x, float* z, float* norm, const float* t, co
                              int D, uint64_t seed, uint64_t stream, uint64_t row0) {
     if (B <= 0 || D <= 0) return;
     size_t n = (size_t)B * D;
-    LAUNCH(gap_noise_kernel, (int)CEIL_DIV(n < ((size_t)1 << 22) ? n : ((size_t)1 << 22), (size_t)256), 256, 0, z, n,
-           seed, stream, row0 * (uint64_t)D);
+    size_t noise_blocks = CEIL_DIV(n, (size_t)256);
+    LAUNCH(gap_noise_kernel, (int)(noise_blocks < GAP_MAX_BLOCKS ? noise_blocks : GAP_MAX_BLOCKS), 256, 0, z, n, seed,
+           stream, row0 * (uint64_t)D);
     cudaCheckLaunch();
     LAUNCH(gap_trmm_add_kernel, dim3(CEIL_DIV(D, GAP_TILE), CEIL_DIV(B, GAP_TILE)), dim3(16, 16),
            2 * GAP_TILE * GAP_LD * sizeof(float), x, z, t, mu, L, B, D);
     cudaCheckLaunch();
-    LAUNCH(gap_normalize_kernel, B, GAP_ROW_THREADS, 0, x, norm, D);
+    int row_blocks = min(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
+    LAUNCH(gap_normalize_kernel, row_blocks, GAP_ROW_THREADS, 0, x, norm, B, D);
     cudaCheckLaunch();
 }
 
@@ -191,7 +190,8 @@ void gap_sample_backward_cuda(float* dt, float* dmu, float* dL, const float* dx,
                               const float* norm, int B, int D, float* dy_scratch) {
     if (B <= 0 || D <= 0) return;
     float* dy = dt ? dt : dy_scratch;
-    LAUNCH(gap_dy_kernel, B, GAP_ROW_THREADS, 0, dy, dx, x, norm, D);
+    int row_blocks = min(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
+    LAUNCH(gap_dy_kernel, row_blocks, GAP_ROW_THREADS, 0, dy, dx, x, norm, B, D);
     cudaCheckLaunch();
     if (dmu) {
         LAUNCH(gap_dmu_kernel, CEIL_DIV(D, 256), 256, 0, dmu, dy, B, D);

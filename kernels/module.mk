@@ -29,3 +29,9 @@ CU_SRCS += kernels/attention.cu
 TESTS += test_attention
 GPU_TESTS += test_attention
 test_attention_SRCS := tests/test_attention.c
+
+# Cholesky (CPU, blocked and batched CUDA, the jitter policy) and the Gaussian mapping's sampling kernels
+TESTS += test_cholesky test_gap_sample
+GPU_TESTS += test_cholesky test_gap_sample
+test_cholesky_SRCS := tests/test_cholesky.c
+test_gap_sample_SRCS := tests/test_gap_sample.c
