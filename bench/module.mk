@@ -4,6 +4,7 @@
 GPU_BENCHES :=
 GPU_BENCHES += bench_attention
 GPU_BENCHES += bench_decode
+GPU_BENCHES += bench_kernels
 
 ifneq ($(HAVE_CUDA),)
 define gpu_bench_rule
@@ -30,3 +31,9 @@ endef
 $(foreach b,$(DATA_BENCHES),$(eval $(call data_bench_rule,$(b))))
 bench-data: $(addprefix $(BIN)/bench/,$(DATA_BENCHES))
 .PHONY: bench-data
+
+# CPU benchmark of one transformer block step on the CPU backend: `make bench-cpu`.
+CPU_BENCHES := bench_cpu_block
+$(foreach b,$(CPU_BENCHES),$(eval $(call data_bench_rule,$(b))))
+bench-cpu: $(addprefix $(BIN)/bench/,$(CPU_BENCHES))
+.PHONY: bench-cpu
