@@ -58,3 +58,5 @@ fuzz-data: build/fuzz/fuzz_tokenizer build/fuzz/fuzz_corpus
 	     2>&1 | tail -n 12) || exit 1; \
 	done
 .PHONY: fuzz-data
+TESTS += test_data_extract
+test_data_extract_SRCS := tests/test_data_extract.c
