@@ -257,9 +257,13 @@ struct EmuStats {
 EmuStats emu_stats(void);
 
 // ---------------------------------------------------------------- device side: thread identity
-// Fiber stacks are regions of EMU_FIBER_REGION bytes aligned to their size; the header at the bottom
-// of the region describes the fiber, so the current fiber is found from the stack pointer.
-#define EMU_FIBER_REGION ((uintptr_t)256 * 1024)
+// Fiber stacks are regions of EMU_FIBER_REGION bytes aligned to their size. The header that
+// describes the fiber sits just above the top of its stack, so that a switch touches neighbouring
+// cache lines; both lie up to 64 KiB below the region's end, at an offset that depends on the
+// region's address, so that the fibers of a block spread over the cache sets instead of all
+// competing for one. Device code finds the header from the stack pointer.
+#define EMU_FIBER_REGION ((uintptr_t)512 * 1024)
+#define EMU_FIBER_HEADER_BYTES ((uintptr_t)256)
 struct EmuBlockInfo {
     uint3 block_idx;
     dim3 block_dim;
@@ -270,8 +274,12 @@ struct EmuFiberHeader {
     uint3 thread_idx;
     const EmuBlockInfo* block;
 };
+__attribute__((always_inline)) inline EmuFiberHeader* emu_fiber_header(uintptr_t region) {
+    uintptr_t color = ((region / EMU_FIBER_REGION) * 17) & 1023;
+    return (EmuFiberHeader*)(region + EMU_FIBER_REGION - color * 64 - EMU_FIBER_HEADER_BYTES);
+}
 __attribute__((always_inline)) inline EmuFiberHeader* emu_fiber(void) {
-    return (EmuFiberHeader*)((uintptr_t)__builtin_frame_address(0) & ~(EMU_FIBER_REGION - 1));
+    return emu_fiber_header((uintptr_t)__builtin_frame_address(0) & ~(EMU_FIBER_REGION - 1));
 }
 #define threadIdx (emu_fiber()->thread_idx)
 #define blockIdx (emu_fiber()->block->block_idx)

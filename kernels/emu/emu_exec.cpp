@@ -1,10 +1,11 @@
 // Kernel execution under the emulation: worker threads run blocks; the threads of a block are
 // cooperative fibers that run until they block (barrier, warp exchange) or exit.
 //
-// Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a header page (the
-// Fiber below, found by device code from the stack pointer), a guard page, then the stack. A
-// fiber switch saves the callee-saved registers on the stack and swaps stack pointers (x86-64),
-// so it costs a few nanoseconds and no system call. Stacks are reused across blocks and launches.
+// Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a guard page, the
+// stack, the header (the Fiber below, found by device code from the stack pointer), then up to
+// 64 KiB left unused so that headers and stack tops spread over the cache sets (cuda_emu.h). A
+// fiber switch saves the callee-saved registers on the stack and swaps stack pointers (x86-64), so
+// it costs nanoseconds and no system call. Stacks are reused across blocks and launches.
 //
 // Scheduling within a block: a queue of ready fibers, first in first out (random order in shuffle
 // mode). A fiber that blocks hands over directly to the next ready fiber; when none is ready the
@@ -40,6 +41,7 @@
 namespace {
 
 constexpr size_t kPage = 4096;
+constexpr size_t kStackBytes = EMU_FIBER_REGION - kPage - 64 * 1024;  // at the least
 constexpr int kMaxBlockThreads = 1024;
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
 constexpr size_t kMaxDynamicSharedOptin = 227 * 1024;
@@ -51,7 +53,7 @@ struct Context {
 #if defined(__x86_64__)
     void* sp;
 #else
-    ucontext_t uc;
+    ucontext_t* uc;
 #endif
 };
 
@@ -118,11 +120,12 @@ void context_init(Context* c, char* stack_lo, char* stack_hi, Fiber* f) {
     sp[8] = nullptr;
     c->sp = sp;
 #else
-    getcontext(&c->uc);
-    c->uc.uc_stack.ss_sp = stack_lo;
-    c->uc.uc_stack.ss_size = (size_t)(stack_hi - stack_lo);
-    c->uc.uc_link = nullptr;
-    makecontext(&c->uc, (void (*)(void))fiber_main, 1, f);  // pointer argument: glibc passes 64-bit values
+    if (!c->uc) c->uc = new ucontext_t();
+    getcontext(c->uc);
+    c->uc->uc_stack.ss_sp = stack_lo;
+    c->uc->uc_stack.ss_size = (size_t)(stack_hi - stack_lo);
+    c->uc->uc_link = nullptr;
+    makecontext(c->uc, (void (*)(void))fiber_main, 1, f);  // pointer argument: glibc passes 64-bit values
 #endif
 }
 
@@ -130,7 +133,8 @@ inline void context_switch(Context* from, Context* to) {
 #if defined(__x86_64__)
     emu_switch_context(&from->sp, to->sp);
 #else
-    swapcontext(&from->uc, &to->uc);
+    if (!from->uc) from->uc = new ucontext_t();
+    swapcontext(from->uc, to->uc);
 #endif
 }
 
@@ -167,7 +171,7 @@ struct Fiber : EmuFiberHeader {
     uint64_t value;
     uint64_t result;  // the barrier's reduction or the exchange's result
 };
-static_assert(sizeof(Fiber) <= kPage, "the fiber header must fit its page");
+static_assert(sizeof(Fiber) <= EMU_FIBER_HEADER_BYTES, "the fiber header must fit its place");
 
 const char* op_name(EmuWarpOp op) {
     switch (op) {
@@ -194,6 +198,9 @@ const char* barrier_name(int op) {
 struct Worker {
     int index = 0;
     pthread_t thread;
+    std::mutex wake_lock;
+    std::condition_variable wake;
+    Launch* posted = nullptr;  // the launch to take part in
     std::vector<Fiber*> fibers;  // grows to the largest block seen
     Context scheduler;
     uint64_t switches = 0;
@@ -201,7 +208,11 @@ struct Worker {
     // the block being run
     const Launch* launch = nullptr;
     EmuBlockInfo info;
-    int n_threads = 0, live = 0, at_barrier = 0;
+    int n_threads = 0, live = 0;
+    int at_barrier = 0, barrier_count = 0;  // fibers waiting at a barrier; how many with a true predicate
+    bool barrier_divergent = false;         // they wait at different barriers
+    Fiber* barrier_first = nullptr;
+    Fiber* barrier_waiters[kMaxBlockThreads];
     unsigned warp_live[kMaxBlockThreads / 32];     // lanes that exist and have not exited
     unsigned warp_pending[kMaxBlockThreads / 32];  // lanes waiting at a warp exchange
     Fiber* ready[kMaxBlockThreads];                // ring buffer of ready fibers
@@ -240,6 +251,12 @@ inline Fiber* pop_ready(Worker& w) {
     Fiber* f = w.ready[w.ready_head];
     w.ready_head = (w.ready_head + 1) % kMaxBlockThreads;
     w.ready_count--;
+    if (w.ready_count) {  // the fiber after it: its header and the top of its stack, just below
+        const char* next = (const char*)w.ready[w.ready_head];
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch(next - 64, 1);
+        __builtin_prefetch(next - 128, 1);
+    }
     return f;
 }
 
@@ -385,38 +402,8 @@ void lane_exited(Worker& w, Fiber* f) {
 }
 
 // ---------------------------------------------------------------- barriers
-// Called by the scheduler when no fiber is ready.
-void resolve_block(Worker& w) {
-    if (w.at_barrier != w.live)
-        emu_fatal("%s: deadlock: no thread can continue (a __syncthreads() that not all threads reach, or a warp "
-                  "exchange whose lanes are elsewhere):%s",
-                  where(w).c_str(), waiting_places(w).c_str());
-    const Fiber* first = nullptr;
-    int count = 0;
-    for (int i = 0; i < w.n_threads; i++) {
-        const Fiber* f = w.fibers[i];
-        if (f->state != AT_BARRIER) continue;
-        if (!first) first = f;
-        if (!same_site(f, first) || f->barrier_op != first->barrier_op)
-            emu_fatal("%s: divergent __syncthreads(): all threads of a block must wait at the same barrier, but%s",
-                      where(w).c_str(), waiting_places(w).c_str());
-        count += f->value != 0;
-    }
-    uint64_t result = 0;
-    switch (first->barrier_op) {
-        case BARRIER_COUNT: result = (uint64_t)count; break;
-        case BARRIER_AND: result = count == w.live; break;
-        case BARRIER_OR: result = count != 0; break;
-    }
-    for (int i = 0; i < w.n_threads; i++) {
-        Fiber* f = w.fibers[i];
-        if (f->state != AT_BARRIER) continue;
-        f->result = result;
-        push_ready(w, f);
-    }
-    w.at_barrier = 0;
-}
-
+// Arrivals are recorded in the worker (the first one's site, whether another site was seen, the
+// predicate count), so that releasing a barrier touches only the fibers waiting there.
 uint64_t barrier_wait(const char* file, int line, int op, int predicate) {
     Fiber* f = current_fiber();
     Worker& w = *f->worker;
@@ -424,10 +411,37 @@ uint64_t barrier_wait(const char* file, int line, int op, int predicate) {
     f->file = file;
     f->line = line;
     f->barrier_op = op;
-    f->value = predicate != 0;
-    w.at_barrier++;
+    if (w.at_barrier == 0) w.barrier_first = f;
+    else if (!same_site(f, w.barrier_first) || op != w.barrier_first->barrier_op) w.barrier_divergent = true;
+    w.barrier_waiters[w.at_barrier++] = f;
+    w.barrier_count += predicate != 0;
     switch_away(f);
     return f->result;
+}
+
+// Called by the scheduler when no fiber is ready.
+void resolve_block(Worker& w) {
+    if (w.at_barrier != w.live)
+        emu_fatal("%s: deadlock: no thread can continue (a __syncthreads() that not all threads reach, or a warp "
+                  "exchange whose lanes are elsewhere):%s",
+                  where(w).c_str(), waiting_places(w).c_str());
+    if (w.barrier_divergent)
+        emu_fatal("%s: divergent __syncthreads(): all threads of a block must wait at the same barrier, but%s",
+                  where(w).c_str(), waiting_places(w).c_str());
+    uint64_t result = 0;
+    switch (w.barrier_first->barrier_op) {
+        case BARRIER_COUNT: result = (uint64_t)w.barrier_count; break;
+        case BARRIER_AND: result = w.barrier_count == w.live; break;
+        case BARRIER_OR: result = w.barrier_count != 0; break;
+    }
+    for (int i = 0; i < w.at_barrier; i++) {
+        Fiber* f = w.barrier_waiters[i];
+        f->result = result;
+        push_ready(w, f);
+    }
+    w.at_barrier = 0;
+    w.barrier_count = 0;
+    w.barrier_divergent = false;
 }
 
 void fiber_main(Fiber* f) {
@@ -486,13 +500,15 @@ void ensure_fibers(Worker& w, int n) {
     char* base = (char*)(((uintptr_t)map + EMU_FIBER_REGION - 1) & ~(EMU_FIBER_REGION - 1));
     for (int i = 0; i < add; i++) {
         char* region = base + (size_t)i * EMU_FIBER_REGION;
-        if (mprotect(region + kPage, kPage, PROT_NONE) != 0)
+        if (mprotect(region, kPage, PROT_NONE) != 0)
             emu_fatal("cannot protect a fiber stack guard page: %s", strerror(errno));
-        Fiber* f = new (region) Fiber();
+        Fiber* f = new (emu_fiber_header((uintptr_t)region)) Fiber();
         f->worker = &w;
         w.fibers.push_back(f);
     }
 }
+
+char* region_of(const Fiber* f) { return (char*)((uintptr_t)f & ~(EMU_FIBER_REGION - 1)); }
 
 void run_block(Worker& w, const Launch& L, uint64_t index) {
     uint64_t b = L.order.empty() ? index : L.order[index];
@@ -511,6 +527,8 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
     w.n_threads = n;
     w.live = n;
     w.at_barrier = 0;
+    w.barrier_count = 0;
+    w.barrier_divergent = false;
     w.ready_head = 0;
     w.ready_count = 0;
     for (int i = 0; i < n; i++) {
@@ -520,8 +538,7 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
         f->tid = i;
         f->lane = i & 31;
         f->warp = i >> 5;
-        char* region = (char*)f;
-        context_init(&f->ctx, region + 2 * kPage, region + EMU_FIBER_REGION, f);
+        context_init(&f->ctx, region_of(f) + kPage, (char*)f, f);
         push_ready(w, f);
     }
     for (int k = 0; k < (n + 31) / 32; k++) {
@@ -556,16 +573,14 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
                   where(w).c_str(), (long)kSharedRedZone - last, (long)kSharedRedZone - first);
 }
 
-// The pool: workers sleep until a launch is posted, claim blocks until none are left, and the
-// last one to finish wakes the launching thread.
+// The pool: each worker sleeps until a launch is posted to it, claims blocks until none are left,
+// and the last one to finish wakes the launching thread. Only as many workers as there are blocks
+// are woken.
 struct Pool {
     std::vector<Worker*> workers;
-    std::mutex lock;
-    std::condition_variable work_posted, work_done;
-    uint64_t generation = 0;
-    int participants = 0;  // workers 0..participants-1 take part in the current launch
-    int running = 0;
-    Launch* launch = nullptr;
+    std::mutex done_lock;
+    std::condition_variable done;
+    std::atomic<int> running{0};
 };
 Pool* pool;               // created on the first launch; forgotten in a forked child
 std::mutex launch_lock;   // one launch at a time
@@ -579,22 +594,23 @@ void* worker_main(void* arg) {
     alternate.ss_flags = 0;
     if (!alternate.ss_sp || sigaltstack(&alternate, nullptr) != 0) emu_fatal("cannot set a worker's signal stack");
     Pool& p = *pool;
-    uint64_t seen = 0;
     for (;;) {
         Launch* L;
         {
-            std::unique_lock<std::mutex> guard(p.lock);
-            p.work_posted.wait(guard, [&] { return p.generation != seen && w.index < p.participants; });
-            seen = p.generation;
-            L = p.launch;
+            std::unique_lock<std::mutex> guard(w.wake_lock);
+            w.wake.wait(guard, [&] { return w.posted != nullptr; });
+            L = w.posted;
+            w.posted = nullptr;
         }
         for (;;) {
             uint64_t b = L->next_block.fetch_add(1, std::memory_order_relaxed);
             if (b >= L->n_blocks) break;
             run_block(w, *L, b);
         }
-        std::lock_guard<std::mutex> guard(p.lock);
-        if (--p.running == 0) p.work_done.notify_one();
+        if (p.running.fetch_sub(1) == 1) {
+            std::lock_guard<std::mutex> guard(p.done_lock);
+            p.done.notify_one();
+        }
     }
     return nullptr;
 }
@@ -617,20 +633,20 @@ struct sigaction previous_segv, previous_bus;
 
 Fiber* fiber_of(uintptr_t address) {
     if (!pool) return nullptr;
-    uintptr_t region = address & ~(EMU_FIBER_REGION - 1);
+    char* region = (char*)(address & ~(EMU_FIBER_REGION - 1));
     for (Worker* w : pool->workers)
         for (Fiber* f : w->fibers)
-            if ((uintptr_t)f == region) return f;
+            if (region_of(f) == region) return f;
     return nullptr;
 }
 
 void crash_handler(int sig, siginfo_t* info, void* context) {
     uintptr_t address = (uintptr_t)info->si_addr;
     Fiber* overflowed = fiber_of(address);
-    if (overflowed && (address & (EMU_FIBER_REGION - 1)) >= kPage && (address & (EMU_FIBER_REGION - 1)) < 2 * kPage)
-        emu_fatal("%s: stack overflow: the thread used all of its %zu KiB fiber stack (deep recursion or large "
-                  "local arrays)",
-                  where(overflowed).c_str(), (EMU_FIBER_REGION - 2 * kPage) / 1024);
+    if (overflowed && (address & (EMU_FIBER_REGION - 1)) < kPage)
+        emu_fatal("%s: stack overflow: the thread used all of its fiber stack (%zu KiB or more; deep recursion or "
+                  "large local arrays)",
+                  where(overflowed).c_str(), kStackBytes / 1024);
 #if defined(__x86_64__)
     Fiber* running = fiber_of((uintptr_t)((ucontext_t*)context)->uc_mcontext.gregs[REG_RSP]);
     if (running)
@@ -770,15 +786,19 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
 
     uint64_t switches_before = 0;
     for (Worker* w : p.workers) switches_before += w->switches;
+    int participants = (int)std::min<uint64_t>(p.workers.size(), L.n_blocks);
+    p.running.store(participants);
+    for (int i = 0; i < participants; i++) {
+        Worker& w = *p.workers[i];
+        {
+            std::lock_guard<std::mutex> guard(w.wake_lock);
+            w.posted = &L;
+        }
+        w.wake.notify_one();
+    }
     {
-        std::unique_lock<std::mutex> guard(p.lock);
-        p.launch = &L;
-        p.participants = (int)std::min<uint64_t>(p.workers.size(), L.n_blocks);
-        p.running = p.participants;
-        p.generation++;
-        p.work_posted.notify_all();
-        p.work_done.wait(guard, [&] { return p.running == 0; });
-        p.launch = nullptr;
+        std::unique_lock<std::mutex> guard(p.done_lock);
+        p.done.wait(guard, [&] { return p.running.load() == 0; });
     }
     uint64_t switches_after = 0;
     for (Worker* w : p.workers) switches_after += w->switches;

@@ -177,18 +177,39 @@ void emu_fill_poison(void* ptr, size_t bytes) {
     for (; i < bytes; i++) p[i] = ((uintptr_t)(p + i) & 1) ? 0x7f : 0xff;
 }
 
+// The pattern is a hash of each 8-byte word's address: byte i of a zone is byte (address % 8) of the
+// word hash of its aligned address, so whole words are filled and compared at once.
+static inline uint64_t red_zone_word(uintptr_t aligned) { return (aligned * 0x9E3779B97F4A7C15ull) ^ 0xA5C3A5C3A5C3A5C3ull; }
 static inline unsigned char red_zone_byte(const unsigned char* at) {
-    uint64_t a = (uint64_t)(uintptr_t)at;
-    return (unsigned char)(((a * 0x9E3779B97F4A7C15ull) >> 56) ^ 0xA5);
+    uint64_t word = red_zone_word((uintptr_t)at & ~(uintptr_t)7);
+    unsigned char bytes[8];
+    memcpy(bytes, &word, 8);
+    return bytes[(uintptr_t)at & 7];
 }
 void emu_fill_red_zone(void* ptr, size_t bytes) {
     unsigned char* p = (unsigned char*)ptr;
-    for (size_t i = 0; i < bytes; i++) p[i] = red_zone_byte(p + i);
+    unsigned char* end = p + bytes;
+    for (; p < end && ((uintptr_t)p & 7); p++) *p = red_zone_byte(p);
+    for (; p + 8 <= end; p += 8) {
+        uint64_t word = red_zone_word((uintptr_t)p);
+        memcpy(p, &word, 8);
+    }
+    for (; p < end; p++) *p = red_zone_byte(p);
 }
 long emu_find_red_zone_damage(const void* ptr, size_t bytes, long* last_damaged) {
     const unsigned char* p = (const unsigned char*)ptr;
-    long first = -1;
-    for (size_t i = 0; i < bytes; i++) {
+    size_t head = (8 - ((uintptr_t)p & 7)) & 7, i = 0;
+    bool clean = true;
+    for (; i < head && i < bytes; i++) clean &= p[i] == red_zone_byte(p + i);
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t word;
+        memcpy(&word, p + i, 8);
+        clean &= word == red_zone_word((uintptr_t)(p + i));
+    }
+    for (; i < bytes; i++) clean &= p[i] == red_zone_byte(p + i);
+    if (clean) return -1;
+    long first = -1;  // damaged: find where, byte by byte
+    for (i = 0; i < bytes; i++) {
         if (p[i] != red_zone_byte(p + i)) {
             if (first < 0) first = (long)i;
             *last_damaged = (long)i;

@@ -13,3 +13,11 @@ GPU_TESTS += test_emu
 $(BUILD)/tests-gpu/test_emu: $(BUILD)/cuda/tests/emu_test_kernels.o
 check-cuda: $(BUILD)/check-cuda/tests/emu_test_kernels.o
 endif
+
+# `make bench-emu`: the emulation's own speed (bench/bench_emu.cu, compiled under the emulation).
+$(BIN)/bench/bench_emu: $(BUILD)/emu/bench/bench_emu.o $(BUILD)/libtipcap_cuda_emu.a $(BUILD)/libtipcap.a
+	@mkdir -p $(@D)
+	@echo '  LD   $@'
+	$(Q)$(CXX) $^ -o $@ $(LDLIBS)
+bench-emu: $(BIN)/bench/bench_emu
+.PHONY: bench-emu
