@@ -689,6 +689,11 @@ static void run_crossentropy(Backend* be, const int* d, uint64_t seed, Outputs* 
     out_add(out, "losses", down_f32(&p, losses, N), N);
     float* g = down_act(&p, logits, (size_t)N * Vp);
     if (backward) {
+        // exact zeros on the padded columns and on the ignored row, on every backend
+        size_t nonzero = 0;
+        for (int n = 0; n < N; n++)
+            for (int j = targets[n] < 0 ? 0 : V; j < Vp; j++) nonzero += g[(size_t)n * Vp + j] != 0.0f;
+        CHECK(nonzero == 0, "%s: %zu gradients on padded columns or ignored rows are not 0", be->name, nonzero);
         out_add(out, "dlogits", g, (size_t)N * Vp);
     } else {  // the logits must be untouched: compare the real columns (the padded ones hold NaN)
         float* real = malloc(sizeof(float) * (size_t)N * V);
