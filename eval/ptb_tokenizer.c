@@ -226,11 +226,19 @@ static size_t m_thing(const Text* t, size_t i) {
     return k - i;
 }
 // ACRO = [A-Za-z] (\. [A-Za-z])+
-static size_t m_acro(const Text* t, size_t i) {
+static size_t m_acro_plain(const Text* t, size_t i) {
     if (!is_ascii_alpha(at(t, i))) return 0;
     size_t k = i + 1;
     while (at(t, k) == '.' && is_ascii_alpha(at(t, k + 1))) k += 2;
     return k - i > 1 ? k - i : 0;
+}
+// ... | (Canada|Sino|Korean|EU|Japan|non)-U.S | U.S.-(U.K|U.S.S.R), only as a whole
+static size_t m_acro_special(const Text* t, size_t i) {
+    return lit_any(t, i, "canada-u.s|sino-u.s|korean-u.s|eu-u.s|japan-u.s|non-u.s|u.s.-u.k|u.s.-u.s.s.r");
+}
+static size_t m_acro(const Text* t, size_t i) {
+    size_t a = m_acro_plain(t, i), b = m_acro_special(t, i);
+    return a > b ? a : b;
 }
 // HTHING = [A-Za-z0-9] [A-Za-z0-9.,\xAD]* (- ([A-Za-z0-9\xAD]+ | ACRO \.))+
 static size_t m_hthing(const Text* t, size_t i) {
@@ -246,8 +254,14 @@ static size_t m_hthing(const Text* t, size_t i) {
         while (at(t, k) == '-') {
             size_t a = 0;
             while (is_ascii_alpha(at(t, k + 1 + a)) || is_digit(at(t, k + 1 + a)) || at(t, k + 1 + a) == 0xAD) a++;
-            size_t ac = m_acro(t, k + 1);
-            size_t alt = (ac && at(t, k + 1 + ac) == '.') ? ac + 1 : 0;
+            // ACRO \. : the longest acronym prefix followed by a period
+            size_t alt = 0, sp = m_acro_special(t, k + 1);
+            if (sp && at(t, k + 1 + sp) == '.') alt = sp + 1;
+            for (size_t ac = m_acro_plain(t, k + 1); ac >= 3; ac -= 2)
+                if (at(t, k + 1 + ac) == '.') {
+                    if (ac + 1 > alt) alt = ac + 1;
+                    break;
+                }
             size_t take = a > alt ? a : alt;
             if (!take) break;
             k += 1 + take;
@@ -286,17 +300,35 @@ static size_t m_thing3(const Text* t, size_t i) {
 }
 
 // Abbreviation lists (caseless strings; bracketed letters in the lexer are case-sensitive).
+// ABBREV1: months, days, states, companies, a few others; normally followed by lower case.
 static const char* ABBREV1_WORDS =
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|mon|tue|tues|wed|thu|thurs|fri|"
-    "ala|ariz|calif|colo|conn|dak|del|fla|ga|ind|kan|kans|ky|la|md|mich|minn|mo|mont|neb|nev|okla|"
-    "pa|penn|tenn|tex|va|vt|wis|wisc|wyo|inc|co|cos|corp|pty|ptys|ppty|pptys|ltd|plc|bancorp|dept|bhd|assn|"
-    "univ|intl|sys|no|nos|prop|ph|tel|est|ext|sq|ft|jr|sr|bros|ed.d|ph.d|blvd|rd|esq|etc|al|seq";
-// State abbreviations written [A]rk, [I]ll, [M]ass, [M]iss, [O]re, [W]ash: first letter upper-case.
-static const char* ABBREV1_CAPPED = "Ark|Ill|Mass|Miss|Ore|Wash";
+    "ala|ariz|calif|colo|conn|ct|dak|fla|ga|ind|kan|kans|ky|md|mich|minn|mo|mont|neb|nev|okla|"
+    "penn|tenn|va|vt|wis|wisc|wyo|inc|co|cos|corp|ltd|plc|rt|bancorp|bhd|assn|"
+    "univ|intl|sys|tel|est|ext|sq|jr|sr|bros|ed.d|ph.d|blvd|rd|esq|etc|al|seq|bldg";
+// State abbreviations written [A]z, [A]rk, [D]el, [I]ll, [L]a, [M]ass, [M]iss, [O]re, [P]a,
+// [T]ex, [W]ash: the first letter must be upper-case, the rest is caseless.
+static const char* ABBREV1_CAPPED = "Az|Ark|Del|Ill|La|Mass|Miss|Ore|Pa|Tex|Wash";
+// [Pp]{1,2}[Tt][ye][Ss]? (Pty, Ptys, Ppte, ...)
+static size_t m_pty(const Text* t, size_t i) {
+    size_t k = i;
+    if (lower(at(t, k)) != 'p') return 0;
+    k++;
+    if (lower(at(t, k)) == 'p') k++;
+    if (lower(at(t, k)) != 't') return 0;
+    k++;
+    if (lower(at(t, k)) != 'y' && lower(at(t, k)) != 'e') return 0;
+    k++;
+    if (lower(at(t, k)) == 's') k++;
+    return k - i;
+}
 static const char* ABTITLE =
     "mr|mrs|ms|dr|drs|prof|profs|sen|sens|rep|reps|atty|attys|lt|col|gen|messrs|gov|govs|adm|rev|"
-    "maj|sgt|cpl|pvt|mt|capt|st|ste|ave|pres|lieut|hon|brig|cmdr|comdr|mdr|pfc|spc|supt|supts|det|"
-    "vs|alex|wm|jos|cie|a.k.a|cf|treas|invt|elec|natl|mfg|mtg";
+    "maj|sgt|cpl|pvt|capt|st|ste|ave|pres|lieut|hon|brig|cmdr|comdr|pfc|spc|supt|supts|det|mt|ft|"
+    "adj|adv|asst|assoc|ens|insp|mlle|mme|msgr|sfc|"
+    "vs|v|alex|wm|jos|cie|a.k.a|cf|treas|ph|invt|elec|natl|mfg|mtg|dept";
+// ABBREV3: abbreviations only before a number (ca. 1900, No. 5).
+static const char* ABBREV3_WORDS = "ca|fig|figs|prop|no|nos|art|bldg|pp|op";
 
 // Longest caseless literal from a list.
 static size_t m_word_list(const Text* t, size_t i, const char* list) { return lit_any(t, i, list); }
@@ -317,6 +349,8 @@ static size_t m_capped_list(const Text* t, size_t i, const char* list) {
 static size_t m_abbrev1(const Text* t, size_t i) {
     size_t a = m_word_list(t, i, ABBREV1_WORDS);
     size_t b = m_capped_list(t, i, ABBREV1_CAPPED);
+    size_t p = m_pty(t, i);
+    if (p > a) a = p;
     size_t best = 0;
     if (a && at(t, i + a) == '.') best = a + 1;
     if (b && at(t, i + b) == '.' && b + 1 > best) best = b + 1;
@@ -329,7 +363,7 @@ static size_t m_abbrev4(const Text* t, size_t i) {
     if (is_ascii_alpha(c)) best = 1;
     size_t m = m_word_list(t, i, ABTITLE);
     if (m > best) best = m;
-    if (at(t, i) == 'M' && lit(t, i, "miss")) best = best > 4 ? best : 4;
+    if (at(t, i) == 'M' && lit(t, i + 1, "iss")) best = best > 4 ? best : 4;
     m = m_acro(t, i);
     if (m > best) best = m;
     return best;
@@ -351,18 +385,77 @@ static size_t m_abbrev2(const Text* t, size_t i) {
         if (k == len && at(t, i + len) == '.' && len + 1 > best) best = len + 1;
         p = *e ? e + 1 : e;
     }
-    if (at(t, i) == 'M' && lit(t, i, "miss") && at(t, i + 4) == '.' && best < 5) best = 5;
-    // ACRO \. : any prefix of the acronym that ends before a '.'
-    size_t a = m_acro(t, i);
+    if (at(t, i) == 'M' && lit(t, i + 1, "iss") && at(t, i + 4) == '.' && best < 5) best = 5;
+    // ACRO \. : any prefix of a plain acronym that ends before a '.', or a whole special one
+    size_t a = m_acro_plain(t, i);
     for (size_t k = a; k >= 3; k -= 2)
         if (at(t, i + k) == '.' && k + 1 > best) { best = k + 1; break; }
+    a = m_acro_special(t, i);
+    if (a && at(t, i + a) == '.' && a + 1 > best) best = a + 1;
     return best;
 }
-// SENTEND = SPACENL (SPACENL | [A-Z] | SGML)
-static int sentend_at(const Text* t, size_t i) {
+// SGML = < ( [!?][A-Za-z-][^>\r\n]* | NAME ( +(NAME | NAME *= *('...'|"..."|NAME)))* */? | /NAME ) *>
+// with NAME = [A-Za-z][A-Za-z0-9_:.-]*; its length at i, or 0. Kept within a line.
+static size_t sgml_name(const Text* t, size_t k) {
+    if (!is_ascii_alpha(at(t, k))) return 0;
+    size_t e = k + 1;
+    for (;;) {
+        uint32_t c = at(t, e);
+        if (is_ascii_alpha(c) || is_digit(c) || c == '_' || c == ':' || c == '.' || c == '-') e++;
+        else break;
+    }
+    return e - k;
+}
+static size_t m_sgml(const Text* t, size_t i) {
+    if (at(t, i) != '<') return 0;
+    size_t k = i + 1, n;
+    uint32_t c = at(t, k);
+    if ((c == '!' || c == '?') && (is_ascii_alpha(at(t, k + 1)) || at(t, k + 1) == '-')) {
+        k += 2;
+        while (k < t->n && at(t, k) != '>' && at(t, k) != '\r' && at(t, k) != '\n') k++;
+        return at(t, k) == '>' ? k + 1 - i : 0;
+    }
+    if (c == '/') {
+        if (!(n = sgml_name(t, k + 1))) return 0;
+        k += 1 + n;
+    } else {
+        if (!(n = sgml_name(t, k))) return 0;
+        k += n;
+        for (;;) {  // attributes
+            size_t a = k;
+            while (at(t, a) == ' ') a++;
+            if (a == k || !(n = sgml_name(t, a))) break;
+            a += n;
+            size_t v = a;
+            while (at(t, v) == ' ') v++;
+            if (at(t, v) == '=') {
+                v++;
+                while (at(t, v) == ' ') v++;
+                uint32_t q = at(t, v);
+                if (q == '\'' || q == '"') {
+                    size_t e = v + 1;
+                    while (e < t->n && at(t, e) != q && !is_newline(at(t, e))) e++;
+                    if (at(t, e) != q) break;
+                    a = e + 1;
+                } else if ((n = sgml_name(t, v))) {
+                    a = v + n;
+                }
+            }
+            k = a;
+        }
+        while (at(t, k) == ' ') k++;
+        if (at(t, k) == '/') k++;
+    }
+    while (at(t, k) == ' ') k++;
+    return at(t, k) == '>' ? k + 1 - i : 0;
+}
+// SENTEND = SPACENL (SPACENL | [A-Z] | SGML): its length at i, or 0
+static size_t sentend_at(const Text* t, size_t i) {
     if (!is_spacenl(at(t, i))) return 0;
     uint32_t c = at(t, i + 1);
-    return is_spacenl(c) || is_upper(c) || c == '<';
+    if (is_spacenl(c) || is_upper(c) || (c >= 0x80 && is_letter(c) && lower(c) != c)) return 2;
+    size_t g = m_sgml(t, i + 1);
+    return g ? 1 + g : 0;
 }
 // The words after which an acronym's period also ends the sentence (first letter upper-case).
 static const char* ACRONYM_FOLLOWERS[] = {
@@ -380,6 +473,109 @@ static size_t acronym_follower(const Text* t, size_t i) {
         if (at(t, k) != (uint32_t)(unsigned char)s[0]) continue;
         size_t m = lit(t, k, s);
         if (m && is_spacenl(at(t, k + m)) && k + m + 1 - i > best) best = k + m + 1 - i;
+    }
+    size_t g = m_sgml(t, k);  // an SGML tag also starts a sentence
+    if (g) {
+        if (is_spacenl(at(t, k + g)) && k + g + 1 - i > best) best = k + g + 1 - i;
+    }
+    return best;
+}
+
+// ---------------------------------------------------------------- URLs and e-mail
+static int url_stop(uint32_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '"' || c == '<' || c == '>' || c == '|' || c == '(' || c == ')' || c == 0;
+}
+static int url_trailing(uint32_t c) {
+    return c == '.' || c == '!' || c == '?' || c == '(' || c == ')' || c == '{' || c == '}' || c == ',' || c == '-';
+}
+// An optional path: \/ [^ \t\n\f\r"<>|()]+ [^ \t\n\f\r"<>|.!?(){},-] (at least two characters).
+static size_t url_path(const Text* t, size_t i) {
+    if (at(t, i) != '/') return 0;
+    size_t k = i + 1;
+    while (k < t->n && !url_stop(at(t, k))) k++;
+    while (k > i + 1 && url_trailing(at(t, k - 1))) k--;
+    return k >= i + 3 ? k - i : 0;
+}
+// LIKELYURL = ((www\.([^ \t\n\f\r"<>|.!?(){},]+\.)+[a-zA-Z]{2,4}) |
+//              (([^ \t\n\f\r"`'<>|.!?(){},-_$]+\.)+(com|net|org|edu))) path?
+// (",-_" in the second class is a range: it leaves out digits, upper case and most punctuation.)
+static int www_seg(uint32_t c) {
+    return !(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '"' || c == '<' || c == '>' || c == '|' ||
+             c == '.' || c == '!' || c == '?' || c == '(' || c == ')' || c == '{' || c == '}' || c == ',' || c == 0);
+}
+static int dom_seg(uint32_t c) {
+    return www_seg(c) && c != '`' && c != '\'' && !(c >= 0x2C && c <= 0x5F) && c != '$';
+}
+static size_t m_likely_url(const Text* t, size_t i) {
+    size_t best = 0;
+    if (lit(t, i, "www.")) {
+        size_t k = i + 4;
+        for (;;) {
+            size_t s = k;
+            while (www_seg(at(t, k))) k++;
+            if (k == s || at(t, k) != '.') break;
+            k++;  // after "seg."
+            size_t l = 0;
+            while (l < 4 && is_ascii_alpha(at(t, k + l))) l++;
+            for (size_t e = 2; e <= l; e++) {
+                size_t end = k + e, len = end - i + url_path(t, end);
+                if (len > best) best = len;
+            }
+        }
+    }
+    size_t k = i;
+    for (;;) {
+        size_t s = k;
+        while (dom_seg(at(t, k))) k++;
+        if (k == s || at(t, k) != '.') break;
+        k++;
+        size_t tld = lit_any(t, k, "com|net|org|edu");
+        if (tld) {
+            size_t end = k + tld, len = end - i + url_path(t, end);
+            if (len > best) best = len;
+        }
+    }
+    return best;
+}
+// EMAIL = [a-zA-Z0-9] [^ \t\n\f\r"<>|()\xA0]* @ ([^ \t\n\f\r"<>|().\xA0]+ \.)* [^ \t\n\f\r"<>|().\xA0]+
+static size_t m_email(const Text* t, size_t i) {
+    if (!(is_ascii_alpha(at(t, i)) || is_digit(at(t, i)))) return 0;
+    size_t run = i + 1;
+    while (run < t->n && !url_stop(at(t, run)) && at(t, run) != 0xA0) run++;
+    // the longest end e: after some '@' a+1 < e, dot-separated non-empty segments up to e
+    for (size_t e = run; e >= i + 3; e--) {
+        if (at(t, e - 1) == '.') continue;
+        for (size_t a = e - 2; a > i; a--) {
+            if (at(t, a) == '.' && at(t, a + 1) == '.') break;  // an empty segment: no '@' further left helps
+            if (at(t, a) == '@' && at(t, a + 1) != '.') return e - i;
+        }
+    }
+    return 0;
+}
+
+// FILENAME = (L|D)+ (\.(L|D)+)* \.EXT, followed by a space or one of . ? ! , " ' <
+static const char* FILE_EXTS = "bat|bmp|c|class|cgi|cpp|dll|doc|docx|exe|gif|gz|h|htm|html|jar|java|jpeg|jpg|mov|mp3|pdf|php|pl|png|ppt|ps|py|sql|tar|txt|wav|x|xml|zip";
+static size_t m_filename(const Text* t, size_t i) {
+    if (!is_alnum(at(t, i))) return 0;
+    size_t k = i, best = 0;
+    for (;;) {
+        size_t s = k;
+        while (is_alnum(at(t, k))) k++;
+        if (k == s || at(t, k) != '.') break;
+        // try each extension after this dot (needs at least one part before)
+        for (const char* p = FILE_EXTS; *p;) {
+            const char* e = p;
+            while (*e && *e != '|') e++;
+            size_t len = (size_t)(e - p), q = 0;
+            for (; q < len; q++)
+                if (lower(at(t, k + 1 + q)) != (uint32_t)(unsigned char)p[q] || at(t, k + 1 + q) >= 0x80) break;
+            uint32_t f = at(t, k + 1 + len);
+            if (q == len && (is_spacenl(f) || f == '.' || f == '?' || f == '!' || f == ',' || f == '"' || f == '\'' || f == '<') &&
+                k + 2 + len - i > best)
+                best = k + 2 + len - i;  // total, with the one character of trailing context
+            p = *e ? e + 1 : e;
+        }
+        k++;
     }
     return best;
 }
@@ -419,22 +615,24 @@ static Match scan(const Text* t, size_t i) {
     if (is_apos(c) && (m = lit(t, i + 1, "twas"))) consider(&b, 5, 2, 2, NULL, 0);
     if ((m = lit_any(t, i, "gonna|gotta|lemme|gimme|wanna"))) consider(&b, m, m - 2, m - 2, NULL, 0);
     if (is_apos(c) && lit(t, i + 1, "tis")) consider(&b, 4, 2, 2, NULL, 0);
-    // SGML tags
-    if (c == '<') {
-        size_t k = i + 1;
-        if (at(t, k) == '/') k++;
-        if (is_ascii_alpha(at(t, k)) || at(t, k) == '!') {
-            k++;
-            while (k < t->n && at(t, k) != '>' && !is_newline(at(t, k))) k++;
-            if (at(t, k) == '>') consider(&b, k + 1 - i, k + 1 - i, k + 1 - i, NULL, 0);
-        }
-    }
+    // programming languages, SGML tags, fake duck feet
+    if ((m = lit_any(t, i, "c++|c#|f#"))) consider(&b, m, m, m, NULL, 0);
+    if ((m = m_sgml(t, i))) consider(&b, m, m, m, "\001nbsp", 0);
+    if ((c == '<' && at(t, i + 1) == '<') || (c == '>' && at(t, i + 1) == '>')) consider(&b, 2, 2, 2, NULL, 0);
     // dashes and entities
     if (c == 0x2013 || c == 0x2014 || c == 0x2015 || c == 0x96 || c == 0x97) consider(&b, 1, 0, 1, "--", 0);
     if ((m = lit_any(t, i, "&mdash;|&ndash;|&md;"))) consider(&b, m, 0, m, "--", 0);
     if ((m = lit(t, i, "&amp;"))) consider(&b, m, 0, m, "&", 0);
     if ((m = lit(t, i, "&lt;"))) consider(&b, m, 0, m, "<", 0);
     if ((m = lit(t, i, "&gt;"))) consider(&b, m, 0, m, ">", 0);
+    if ((m = lit(t, i, "&apos;"))) consider(&b, m, 0, m, "'", 0);
+    if ((m = lit(t, i, "&nbsp;"))) consider(&b, m, 0, m, NULL, 1);
+    if ((m = lit_any(t, i, "&ht;|&tl;|&ur;|&lr;|&qc;|&ql;|&qr;|&odq;|&cdq;"))) consider(&b, m, m, m, NULL, 0);
+    if (c == '&' && at(t, i + 1) == '#' && is_digit(at(t, i + 2))) {
+        size_t k = i + 2;
+        while (is_digit(at(t, k))) k++;
+        if (at(t, k) == ';') consider(&b, k + 1 - i, k + 1 - i, k + 1 - i, NULL, 0);
+    }
     // words, with a following clitic as trailing context
     size_t w = m_word(t, i);
     if (w) {
@@ -477,20 +675,45 @@ static Match scan(const Text* t, size_t i) {
     }
     if ((m = lit_any(t, i, "cont'd.|cont'd|nor'easter|c'mon|e'er|s'mores|ev'ry|li'l|nat'l"))) consider(&b, m, m, m, NULL, 0);
     if ((c == 'y' || c == 'Y') && is_apos(at(t, i + 1)) && is_letter(at(t, i + 2))) consider(&b, 3, 2, 2, NULL, 0);
-    // URLs
-    if ((m = lit_any(t, i, "http://|https://|ftp://"))) {
+    // URLs, e-mail addresses, @names and #tags
+    if ((m = lit_any(t, i, "http://|https://"))) {
+        // https?:// [^ \t\n\f\r"<>|()]+ [^ \t\n\f\r"<>|.!?(){},-]
         size_t k = i + m;
-        while (k < t->n) {
-            uint32_t d = at(t, k);
-            if (is_spacenl(d) || d == '"' || d == '<' || d == '>' || d == '|' || d == '(' || d == ')') break;
+        while (k < t->n && !url_stop(at(t, k))) k++;
+        while (k > i + m && url_trailing(at(t, k - 1))) k--;
+        if (k >= i + m + 2) consider(&b, k - i, k - i, k - i, NULL, 0);
+    }
+    if ((m = m_likely_url(t, i))) consider(&b, m, m, m, NULL, 0);
+    if ((m = m_email(t, i))) consider(&b, m, m, m, NULL, 0);
+    if (c == '@' && (is_ascii_alpha(at(t, i + 1)) || at(t, i + 1) == '_')) {
+        size_t k = i + 2;
+        while (is_ascii_alpha(at(t, k)) || is_digit(at(t, k)) || at(t, k) == '_') k++;
+        consider(&b, k - i, k - i, k - i, NULL, 0);
+    }
+    if (c == '#' && is_letter(at(t, i + 1))) {
+        size_t k = i + 2;
+        while (is_letter(at(t, k))) k++;
+        consider(&b, k - i, k - i, k - i, NULL, 0);
+    }
+    {
+        // SMILEY = [<>]? [:;=] [-o*']? [()DPdpO\\{@|[\]]
+        size_t k = i;
+        if (at(t, k) == '<' || at(t, k) == '>') k++;
+        uint32_t e = at(t, k);
+        if (e == ':' || e == ';' || e == '=') {
             k++;
+            uint32_t f = at(t, k);
+            for (int pass = 0; pass < 2; pass++) {
+                size_t q = k + (size_t)pass;
+                if (pass == 1 && !(f == '-' || f == 'o' || f == '*' || f == '\'')) break;
+                uint32_t g = at(t, q), h = at(t, q + 1);
+                // the smiley needs a following character that is no letter or digit
+                if ((g == '(' || g == ')' || g == 'D' || g == 'P' || g == 'd' || g == 'p' || g == 'O' || g == '\\' ||
+                     g == '{' || g == '@' || g == '|' || g == '[' || g == ']') &&
+                    q + 1 < t->n && !is_letter(h) && !is_digit(h))
+                    consider(&b, q + 2 - i, q + 1 - i, q + 1 - i, "\001parens", 0);
+            }
         }
-        while (k > i + m) {
-            uint32_t d = at(t, k - 1);
-            if (d == '.' || d == '!' || d == '?' || d == '(' || d == ')' || d == '{' || d == '}' || d == ',' || d == '-') k--;
-            else break;
-        }
-        if (k > i + m) consider(&b, k - i, k - i, k - i, NULL, 0);
     }
     // clitics on their own
     if ((m = m_redaux(t, i))) {
@@ -532,12 +755,25 @@ static Match scan(const Text* t, size_t i) {
         if (f && acronym == 1) consider(&b, 2 + f, 1, 1, NULL, 0);
         else if (f) consider(&b, acronym + 1 + f, acronym + 1, acronym, NULL, 0);
     }
-    if ((m = m_abbrev1(t, i)) && sentend_at(t, i + m)) consider(&b, m + 2, m, m - 1, NULL, 0);
-    if ((m = m_abbrev1(t, i))) consider(&b, m, m, m, NULL, 0);
+    if ((m = m_abbrev1(t, i))) {
+        // before a sentence end the period is read again; otherwise any two characters follow
+        // as trailing context (which outweighs a longer WORD such as "inc.a"); at the very end
+        // of the text the period is read again too
+        size_t se = sentend_at(t, i + m);
+        if (se) consider(&b, m + se, m, m - 1, NULL, 0);
+        if (i + m + 2 <= t->n) consider(&b, m + 2, m, m, NULL, 0);
+        else consider(&b, m, m, m - 1, NULL, 0);
+    }
     if ((m = m_abbrev2(t, i))) consider(&b, m, m, m, NULL, 0);
+    if ((m = m_word_list(t, i, ABBREV3_WORDS)) && at(t, i + m) == '.') {
+        size_t k = i + m + 1;
+        if (is_spacenl(at(t, k))) k++;
+        if (is_digit(at(t, k))) consider(&b, k + 1 - i, m + 1, m + 1, NULL, 0);
+    }
     if ((m = m_abbrev4(t, i)) && is_space(at(t, i + m))) consider(&b, m + 1, m, m, NULL, 0);
     if (acro && is_spacenl(at(t, i + acro))) consider(&b, acro + 1, acro, acro, NULL, 0);
     if (is_apos(c) && is_digit(at(t, i + 1)) && is_digit(at(t, i + 2)) && is_spacenl(at(t, i + 3))) consider(&b, 4, 3, 3, NULL, 0);
+    if ((m = m_filename(t, i))) consider(&b, m, m - 1, m - 1, NULL, 0);
     if (w && at(t, i + w) == '.' && (at(t, i + w + 1) == ',' || at(t, i + w + 1) == ';' || at(t, i + w + 1) == ':'))
         consider(&b, w + 2, w + 1, w + 1, NULL, 0);
     // quotes
@@ -580,6 +816,11 @@ static Match scan(const Text* t, size_t i) {
         consider(&b, 1, 1, 1, NULL, 0);
     }
     if (c == 0x85 || c == 0x2026) consider(&b, 1, 0, 1, "...", 0);
+    if (c == '\\' && at(t, i + 1) == '*') {
+        size_t k = i;
+        while (k - i < 6 && at(t, k) == '\\' && at(t, k + 1) == '*') k += 2;
+        consider(&b, k - i, k - i, k - i, NULL, 0);
+    }
     if (c == '@' || c == '#' || c == '_' || c == '*') {
         size_t k = i;
         while (at(t, k) == c) k++;
@@ -713,6 +954,7 @@ static void emit(Buf* out, const Text* t, size_t i, const Match* m) {
             if (c == '"') { buf_put(out, "''", 2); continue; }
         }
         if (!strcmp(mode, "nbsp") && c == ' ') { buf_cp(out, 0xA0); continue; }
+        if (!strcmp(mode, "parens") && (c == '(' || c == ')')) { buf_put(out, c == '(' ? "-lrb-" : "-rrb-", 5); continue; }
         if (!strcmp(mode, "amp") && c == '&' && k + 4 < m->tok && lit(t, i + k, "&amp;")) { buf_put(out, "&", 1); k += 4; continue; }
         buf_cp(out, lower(c));
     }

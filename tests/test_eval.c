@@ -147,6 +147,49 @@ static void test_ptb_tokenizer(void) {
     free(out);
 }
 
+static char* slurp_text(const char* path, size_t* len) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char* buf = malloc((size_t)n + 1);
+    *len = fread(buf, 1, (size_t)n, f);
+    buf[*len] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_ptb_tokenizer_jar_cases(void) {
+    // 14,096 lines of tricky fragments and the Stanford 3.4.1 jar's output for the whole file
+    char in_path[PATH_MAX + 64], want_path[PATH_MAX + 64];
+    snprintf(in_path, sizeof in_path, "%s/tests/data/eval/ptb_cases.txt", repo);
+    snprintf(want_path, sizeof want_path, "%s/tests/data/eval/ptb_cases.jar.txt", repo);
+    size_t n_in, n_want;
+    char* in = slurp_text(in_path, &n_in);
+    char* want = slurp_text(want_path, &n_want);
+    REQUIRE(in && want, "cannot read %s or %s", in_path, want_path);
+    char* got = ptb_tokenize_raw(in, n_in);
+    int line = 1, bad = 0;
+    char *g = got, *w = want;
+    while (*g || *w) {
+        char* ge = strchr(g, '\n');
+        char* we = strchr(w, '\n');
+        size_t gl = ge ? (size_t)(ge - g) : strlen(g), wl = we ? (size_t)(we - w) : strlen(w);
+        if (gl != wl || memcmp(g, w, gl)) {
+            if (bad < 5) CHECK(0, "line %d: \"%.*s\", the jar gives \"%.*s\"", line, (int)gl, g, (int)wl, w);
+            bad++;
+        }
+        g = ge ? ge + 1 : g + gl;
+        w = we ? we + 1 : w + wl;
+        line++;
+    }
+    CHECK(bad == 0, "%d of %d lines differ from the jar", bad, line - 1);
+    free(got);
+    free(in);
+    free(want);
+}
+
 static void test_tokenizer_random_bytes(void) {
     // any bytes: no crash, one output line per caption, output valid UTF-8
     uint64_t seed = test_seed();
@@ -183,15 +226,21 @@ static void test_pairwise_sum(void) {
 }
 
 // ---------------------------------------------------------------- the program
+// Runs bin/tipcap-eval; returns its exit status with its stderr in err.
 static int run_eval(const char* args, const char* json_out, char* err, size_t cap) {
+    char err_path[] = "/tmp/tipcap-test-eval-err-XXXXXX";
+    int fd = mkstemp(err_path);
+    if (fd < 0) return -1;
+    close(fd);
     char cmd[8 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "'%s/bin/tipcap-eval' %s %s%s%s 2>/tmp/tipcap-test-eval.err >/dev/null", repo, args,
-             json_out ? "--json '" : "", json_out ? json_out : "", json_out ? "'" : "");
+    snprintf(cmd, sizeof cmd, "'%s/bin/tipcap-eval' %s %s%s%s 2>'%s' >/dev/null", repo, args,
+             json_out ? "--json '" : "", json_out ? json_out : "", json_out ? "'" : "", err_path);
     int rc = system(cmd);
-    FILE* f = fopen("/tmp/tipcap-test-eval.err", "r");
+    FILE* f = fopen(err_path, "r");
     size_t n = f ? fread(err, 1, cap - 1, f) : 0;
     err[n] = 0;
     if (f) fclose(f);
+    remove(err_path);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
@@ -421,6 +470,7 @@ int main(void) {
     RUN(test_rouge_toolkit_case);
     RUN(test_one_image_toolkit_case);
     RUN(test_ptb_tokenizer);
+    RUN(test_ptb_tokenizer_jar_cases);
     RUN(test_tokenizer_random_bytes);
     RUN(test_pairwise_sum);
     RUN(test_fakecap_token_count);
