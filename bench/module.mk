@@ -37,3 +37,16 @@ CPU_BENCHES := bench_cpu_block
 $(foreach b,$(CPU_BENCHES),$(eval $(call data_bench_rule,$(b))))
 bench-cpu: $(addprefix $(BIN)/bench/,$(CPU_BENCHES))
 .PHONY: bench-cpu
+
+# The modality gap (issue 5): bench_cholesky (against cuSOLVER, linked with -lcusolver) and
+# bench_gap_sample on the GPU with `make bench`; bench_gap_cpu on the CPU with `make bench-cpu`.
+ifneq ($(HAVE_CUDA),)
+$(BIN)/bench/bench_cholesky: $(BUILD)/cuda/bench/bench_cholesky.o $(BUILD)/libtipcap_cuda.a $(BUILD)/libtipcap.a
+	@mkdir -p $(@D)
+	$(CXX) $^ -o $@ $(CUDA_LIBS) -lcusolver $(LDLIBS)
+$(eval $(call gpu_bench_rule,bench_gap_sample))
+bench: $(BIN)/bench/bench_cholesky $(BIN)/bench/bench_gap_sample
+check-cuda: $(BUILD)/check-cuda/bench/bench_cholesky.o $(BUILD)/check-cuda/bench/bench_gap_sample.o
+endif
+$(eval $(call data_bench_rule,bench_gap_cpu))
+bench-cpu: $(BIN)/bench/bench_gap_cpu
