@@ -4,6 +4,9 @@
 # failure. Ends with one line "N passed, N failed, N skipped"; exits non-zero on any failure.
 # usage: tests/run.sh PROGRAM...
 set -u
+# OpenMP threads spin after each parallel region and take the CPU from the CUDA emulation's worker
+# threads (kernels/emu/README.md): tests wait passively unless told otherwise.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 passed=0 failed=0 skipped=0
 for prog in "$@"; do
     name=$(basename "$prog")
