@@ -625,6 +625,13 @@ int worker_count() {
 
 void forget_pool_in_child() { pool = nullptr; }
 
+bool on_worker_thread() {
+    if (!pool) return false;
+    for (Worker* w : pool->workers)
+        if (pthread_equal(w->thread, pthread_self())) return true;
+    return false;
+}
+
 // ---------------------------------------------------------------- crashes inside kernels
 // A fault on a fiber stack's guard page is a stack overflow; any other fault while a fiber runs is
 // reported with the kernel, block and thread (an invalid pointer, usually). Faults elsewhere go to
@@ -762,6 +769,9 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
         return;
     }
 
+    if (on_worker_thread())
+        emu_fatal("%s: a kernel launched kernel '%s': launches from device code (dynamic parallelism) are not "
+                  "emulated", where(*current_fiber()->worker).c_str(), name);
     std::lock_guard<std::mutex> one_launch(launch_lock);
     Pool& p = get_pool();
     Launch L;
@@ -847,6 +857,7 @@ unsigned emu_activemask(void) {
 }
 
 void emu_yield(void) {
+    if (!on_worker_thread()) return;  // an atomic in host code
     Fiber* f = current_fiber();
     Worker& w = *f->worker;
     push_ready(w, f);
