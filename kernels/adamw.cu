@@ -1,6 +1,6 @@
-// CUDA: AdamW on fp32 master weights with an optional act-typed copy (see adamw.h).
 #include "kernels/cuda_common.cuh"
 
+// CUDA: AdamW on fp32 master weights with an optional act-typed copy (see adamw.h).
 #include "common/check.h"
 #include "kernels/adamw.h"
 #include "kernels/cuda_utils.cuh"

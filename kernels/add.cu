@@ -1,6 +1,6 @@
-// CUDA: residual add (see add.h), in fp32 with one rounding to the storage type.
 #include "kernels/cuda_common.cuh"
 
+// CUDA: residual add (see add.h), in fp32 with one rounding to the storage type.
 #include "kernels/add.h"
 #include "kernels/cuda_utils.cuh"
 

@@ -1,9 +1,9 @@
+#include "kernels/cuda_common.cuh"
+
 // The CUDA backend: the kernels of kernels/<op>.cu behind the interface of backend.h, with act
 // buffers in fp32 or bf16. Everything runs on the default stream, in order; download() and
 // sync() wait. Built with nvcc for the GPU, and with the host compiler under the emulation of
 // CUDA (kernels/emu/), where it is named "cuda-emu".
-#include "kernels/cuda_common.cuh"
-
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
-// CUDA: mean of table rows per bag (see bag_mean.h); the backward is a row scatter (rowscatter.h).
 #include "kernels/cuda_common.cuh"
 
+// CUDA: mean of table rows per bag (see bag_mean.h); the backward is a row scatter (rowscatter.h).
 #include "kernels/bag_mean.h"
 
 #define BAG_MEAN_THREADS 256

@@ -1,6 +1,6 @@
-// CUDA: fp32 <-> activation storage type (see cast.h). bf16 rounds to nearest even.
 #include "kernels/cuda_common.cuh"
 
+// CUDA: fp32 <-> activation storage type (see cast.h). bf16 rounds to nearest even.
 #include "kernels/cast.h"
 #include "kernels/cuda_utils.cuh"
 

@@ -1,9 +1,9 @@
+#include "kernels/cuda_common.cuh"
+
 // CUDA: fused softmax + cross-entropy with ignore-index and label smoothing (see
 // crossentropy.h). One block per row: each thread keeps an online (max, sum of exp) over its
 // columns, and the block combines them in a fixed tree, so one pass reads the logits for the
 // loss and a second writes the gradient.
-#include "kernels/cuda_common.cuh"
-
 #include "kernels/crossentropy.h"
 #include "kernels/cuda_utils.cuh"
 

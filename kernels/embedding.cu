@@ -1,7 +1,7 @@
-// CUDA: token + position embedding forward, and the prefix part of its backward (see
-// embedding.h); the table and position gradients are row scatters (rowscatter.h).
 #include "kernels/cuda_common.cuh"
 
+// CUDA: token + position embedding forward, and the prefix part of its backward (see
+// embedding.h); the table and position gradients are row scatters (rowscatter.h).
 #include "kernels/embedding.h"
 
 #define EMBEDDING_THREADS 256

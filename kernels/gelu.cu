@@ -1,6 +1,6 @@
-// CUDA: GELU, tanh form (see gelu.h); fp32 math on either storage type.
 #include "kernels/cuda_common.cuh"
 
+// CUDA: GELU, tanh form (see gelu.h); fp32 math on either storage type.
 #include "kernels/cuda_utils.cuh"
 #include "kernels/gelu.h"
 

@@ -1,8 +1,8 @@
+#include "kernels/cuda_common.cuh"
+
 // CUDA: layer norm forward (optionally fused with the residual add) and backward (see
 // layernorm.h). One warp per row with fp32 statistics; the parameter gradients by the
 // deterministic column sum of colsum.cuh.
-#include "kernels/cuda_common.cuh"
-
 #include "kernels/colsum.cuh"
 #include "kernels/cuda_utils.cuh"
 #include "kernels/layernorm.h"

@@ -1,3 +1,5 @@
+#include "kernels/cuda_common.cuh"
+
 // CUDA: matmul with bias and GELU through cuBLASLt (see matmul.h). Row-major [rows, cols] is
 // column-major [cols, rows], so every product is written for cuBLASLt's column-major view:
 //   forward   out^T [OC,N]   = W^T' [OC,C] (W viewed [C,OC], transposed) x inp^T [C,N]
@@ -14,8 +16,6 @@
 // CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD): for other OC, or when cuBLASLt offers no GELU_AUX
 // algorithm for the problem, the forward writes gelu_pre with the BIAS epilogue and applies GELU
 // in a separate kernel.
-#include "kernels/cuda_common.cuh"
-
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
-// CUDA: Philox normals (see random.h); the generator is kernels/philox.h, shared with the host.
 #include "kernels/cuda_common.cuh"
 
+// CUDA: Philox normals (see random.h); the generator is kernels/philox.h, shared with the host.
 #include "kernels/cuda_utils.cuh"
 #include "kernels/philox.h"
 #include "kernels/random.h"

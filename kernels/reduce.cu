@@ -1,6 +1,6 @@
-// CUDA: sum of squares (deterministic two-pass) and scaling of fp32 buffers (see reduce.h).
 #include "kernels/cuda_common.cuh"
 
+// CUDA: sum of squares (deterministic two-pass) and scaling of fp32 buffers (see reduce.h).
 #include <stdlib.h>
 
 #include "common/check.h"

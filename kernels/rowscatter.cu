@@ -1,6 +1,6 @@
-// The row scatter-add of rowscatter.h: plan building on the host, one kernel on the device.
 #include "kernels/cuda_common.cuh"
 
+// The row scatter-add of rowscatter.h: plan building on the host, one kernel on the device.
 #include <stdlib.h>
 #include <string.h>
 
