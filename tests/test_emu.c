@@ -866,6 +866,7 @@ static void test_shuffle_mode(void) {
     EMULATION_ONLY();
 #ifndef TIPCAP_TEST_GPU
     int T = 256, order[256], again[256];
+    etk_set_shuffle(0);
     CHECK(etk_arrival_order(T, order) == 0, "launch failed");
     int identity = 1;
     for (int t = 0; t < T; t++) identity &= order[t] == t;

@@ -40,7 +40,7 @@ struct __nv_bfloat162;
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-#define __shared__ static thread_local
+#define __shared__ thread_local  // at block scope, thread_local implies static
 // __restrict__ is a GCC keyword already.
 
 // ---------------------------------------------------------------- vector types
