@@ -94,7 +94,7 @@ static char* id_text(const cJSON* v, int* is_number) {
     char buf[64];
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(long long)d && d > -9.2e18 && d < 9.2e18) snprintf(buf, sizeof buf, "%lld", (long long)d);
+        if (d > -9.2e18 && d < 9.2e18 && d == (double)(long long)d) snprintf(buf, sizeof buf, "%lld", (long long)d);
         else snprintf(buf, sizeof buf, "%.17g", d);
         *is_number = 1;
         return strdup(buf);

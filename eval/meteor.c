@@ -405,6 +405,42 @@ typedef struct {
     uint32_t phrase;     // paraphrase index
 } PendingEmit;
 
+// Lines from a stream through one large buffer (the table is 272 MB of text).
+typedef struct {
+    FILE* f;
+    char* buf;
+    size_t cap, start, end;
+} LineReader;
+
+static char* next_line(LineReader* r, size_t* len) {
+    for (;;) {
+        char* nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
+        if (nl) {
+            char* line = r->buf + r->start;
+            *len = (size_t)(nl - line);
+            r->start = (size_t)(nl - r->buf) + 1;
+            return line;
+        }
+        // keep the partial line, read more
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+        if (r->end == r->cap) {
+            r->cap = r->cap ? 2 * r->cap : (size_t)8 << 20;
+            r->buf = realloc(r->buf, r->cap);
+            if (!r->buf) abort();
+        }
+        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+        if (got == 0) {
+            if (r->end == 0) return NULL;
+            *len = r->end;  // a last line without a newline
+            r->start = r->end = 0;
+            return r->buf;
+        }
+        r->end += got;
+    }
+}
+
 int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t err_cap) {
     para_free(m);
     if (!m->para_path) return 1;
@@ -425,29 +461,28 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     size_t n_ph_words = 0, cap_ph_words = 0;
     uint32_t* phrase_start = NULL;
     size_t n_phrases = 0, cap_phrases = 0;
-    char* line = NULL;
-    size_t line_cap = 0;
-    ssize_t got;
+    LineReader rd = {f, NULL, 0, 0, 0};
+    char* line;
+    size_t got;
     int which = 0;  // 0: probability, 1: reference phrase, 2: paraphrase
     uint32_t ref_ids[64], par_ids[64];
     int n_ref = 0, n_par = 0, ref_ok = 0;
     size_t lines_read = 0;
-    while ((got = getline(&line, &line_cap, f)) > 0) {
+    while ((line = next_line(&rd, &got))) {
         lines_read++;
-        if (line[got - 1] == '\n') line[--got] = 0;
         if (which == 0) { which = 1; continue; }
+        if (which == 2 && !ref_ok) { which = 0; continue; }
         uint32_t* ids = which == 1 ? ref_ids : par_ids;
         int cnt = 0, ok = 1;
-        for (char* p = line; *p;) {
-            while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f') p++;
-            if (!*p) break;
+        char* end = line + got;
+        for (char* p = line; p < end && ok;) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f')) p++;
+            if (p == end) break;
             char* e = p;
-            while (*e && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\f') e++;
-            if (ok) {
-                long id = vocab_lookup(corpus, p, (size_t)(e - p));
-                if (id < 0 || cnt == 64) ok = 0;
-                else ids[cnt++] = (uint32_t)id;
-            }
+            while (e < end && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\f') e++;
+            long id = vocab_lookup(corpus, p, (size_t)(e - p));
+            if (id < 0 || cnt == 64) ok = 0;
+            else ids[cnt++] = (uint32_t)id;
             p = e;
         }
         if (which == 1) {
@@ -458,7 +493,7 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
         }
         n_par = cnt;
         which = 0;
-        if (!ok || !ref_ok) continue;
+        if (!ok) continue;
         // keep: walk/extend the trie along the reference phrase
         uint32_t node = 0;
         for (int k = 0; k < n_ref; k++) {
@@ -515,7 +550,7 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
         n_ph_words += (size_t)n_par;
         n_phrases++;
     }
-    free(line);
+    free(rd.buf);
     int status = pclose(f);
     if (status != 0 || lines_read == 0) {
         snprintf(err, err_cap, "cannot read the paraphrase table %s (gzip failed)", m->para_path);

@@ -36,6 +36,8 @@ void vocab_init(Vocab* v) {
 void vocab_free(Vocab* v) {
     for (size_t i = 0; i < v->n_words; i++) free(v->words[i]);
     free(v->words);
+    free(v->hashes);
+    free(v->lens);
     free(v->slots);
     memset(v, 0, sizeof *v);
 }
@@ -47,8 +49,7 @@ static uint32_t vocab_intern(Vocab* v, const char* s, size_t n) {
         if (!slots) exit(1);
         for (size_t i = 0; i < v->n_slots; i++) {
             if (!v->slots[i]) continue;
-            const char* w = v->words[v->slots[i] - 1];
-            size_t j = hash_str(w, strlen(w)) & (ns - 1);
+            size_t j = v->hashes[v->slots[i] - 1] & (ns - 1);
             while (slots[j]) j = (j + 1) & (ns - 1);
             slots[j] = v->slots[i];
         }
@@ -56,16 +57,21 @@ static uint32_t vocab_intern(Vocab* v, const char* s, size_t n) {
         v->slots = slots;
         v->n_slots = ns;
     }
-    size_t j = hash_str(s, n) & (v->n_slots - 1);
+    uint64_t h = hash_str(s, n);
+    size_t j = h & (v->n_slots - 1);
     while (v->slots[j]) {
-        const char* w = v->words[v->slots[j] - 1];
-        if (strlen(w) == n && !memcmp(w, s, n)) return (uint32_t)(v->slots[j] - 1);
+        size_t id = v->slots[j] - 1;
+        if (v->hashes[id] == h && v->lens[id] == n && !memcmp(v->words[id], s, n)) return (uint32_t)id;
         j = (j + 1) & (v->n_slots - 1);
     }
     if (v->n_words == v->cap_words) {
         v->cap_words = v->cap_words ? 2 * v->cap_words : 256;
         v->words = xrealloc(v->words, v->cap_words * sizeof *v->words);
+        v->hashes = xrealloc(v->hashes, v->cap_words * sizeof *v->hashes);
+        v->lens = xrealloc(v->lens, v->cap_words * sizeof *v->lens);
     }
+    v->hashes[v->n_words] = h;
+    v->lens[v->n_words] = (uint32_t)n;
     char* w = malloc(n + 1);
     if (!w) exit(1);
     memcpy(w, s, n);
@@ -177,10 +183,11 @@ void ngmap_count(NgramMap* m, const uint32_t* w, int len) {
 }
 
 long vocab_lookup(const Vocab* v, const char* s, size_t n) {
-    size_t j = hash_str(s, n) & (v->n_slots - 1);
+    uint64_t h = hash_str(s, n);
+    size_t j = h & (v->n_slots - 1);
     while (v->slots[j]) {
-        const char* w = v->words[v->slots[j] - 1];
-        if (strlen(w) == n && !memcmp(w, s, n)) return (long)(v->slots[j] - 1);
+        size_t id = v->slots[j] - 1;
+        if (v->hashes[id] == h && v->lens[id] == n && !memcmp(v->words[id], s, n)) return (long)id;
         j = (j + 1) & (v->n_slots - 1);
     }
     return -1;

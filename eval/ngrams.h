@@ -7,6 +7,8 @@
 
 typedef struct {
     char** words;      // interned strings, id -> text
+    uint64_t* hashes;  // id -> hash of the text
+    uint32_t* lens;    // id -> length
     uint64_t* slots;   // open addressing: (id + 1) or 0
     size_t n_words, cap_words, n_slots;
 } Vocab;

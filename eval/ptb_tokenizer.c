@@ -755,7 +755,9 @@ static Match scan(const Text* t, size_t i) {
         if (f && acronym == 1) consider(&b, 2 + f, 1, 1, NULL, 0);
         else if (f) consider(&b, acronym + 1 + f, acronym + 1, acronym, NULL, 0);
     }
-    if ((m = m_abbrev1(t, i))) {
+    // abbreviations all start with a letter and end in a period (ABBREV4 before a space)
+    int may_abbrev = is_ascii_alpha(c);
+    if (may_abbrev && (m = m_abbrev1(t, i))) {
         // before a sentence end the period is read again; otherwise any two characters follow
         // as trailing context (which outweighs a longer WORD such as "inc.a"); at the very end
         // of the text the period is read again too
@@ -764,13 +766,13 @@ static Match scan(const Text* t, size_t i) {
         if (i + m + 2 <= t->n) consider(&b, m + 2, m, m, NULL, 0);
         else consider(&b, m, m, m - 1, NULL, 0);
     }
-    if ((m = m_abbrev2(t, i))) consider(&b, m, m, m, NULL, 0);
-    if ((m = m_word_list(t, i, ABBREV3_WORDS)) && at(t, i + m) == '.') {
+    if (may_abbrev && (m = m_abbrev2(t, i))) consider(&b, m, m, m, NULL, 0);
+    if (may_abbrev && (m = m_word_list(t, i, ABBREV3_WORDS)) && at(t, i + m) == '.') {
         size_t k = i + m + 1;
         if (is_spacenl(at(t, k))) k++;
         if (is_digit(at(t, k))) consider(&b, k + 1 - i, m + 1, m + 1, NULL, 0);
     }
-    if ((m = m_abbrev4(t, i)) && is_space(at(t, i + m))) consider(&b, m + 1, m, m, NULL, 0);
+    if (may_abbrev && (m = m_abbrev4(t, i)) && is_space(at(t, i + m))) consider(&b, m + 1, m, m, NULL, 0);
     if (acro && is_spacenl(at(t, i + acro))) consider(&b, acro + 1, acro, acro, NULL, 0);
     if (is_apos(c) && is_digit(at(t, i + 1)) && is_digit(at(t, i + 2)) && is_spacenl(at(t, i + 3))) consider(&b, 4, 3, 3, NULL, 0);
     if ((m = m_filename(t, i))) consider(&b, m, m - 1, m - 1, NULL, 0);
