@@ -704,10 +704,27 @@ Pool& get_pool() {
 std::mutex attribute_lock;
 std::map<std::string, int> max_dynamic_shared;  // by kernel name without template arguments
 
-// "ns::kernel<T, 4>, attr, value" or "&kernel" -> "kernel"
+// The kernel's name without namespace or template arguments, from the text of LAUNCH's first
+// argument or of cudaFuncSetAttribute's arguments: "ns::kernel<T, 4>, attr, value",
+// "&kernel<float>", "(const void*)kernel", "reinterpret_cast<const void*>(kernel)" -> "kernel".
 std::string kernel_base_name(const char* text) {
     const char* p = text;
-    while (*p == ' ' || *p == '&' || *p == '(') p++;
+    for (;;) {
+        while (*p == ' ' || *p == '&') p++;
+        if (!strncmp(p, "static_cast<", 12) || !strncmp(p, "reinterpret_cast<", 17)) {  // X_cast<type>(kernel)
+            p = strchr(p, '>');
+            if (!p || !(p = strchr(p, '('))) return "";
+            p++;
+            continue;
+        }
+        if (*p == '(') {  // a C cast "(type*)" or a parenthesis around the name
+            const char* close = strchr(p, ')');
+            if (close && memchr(p, '*', (size_t)(close - p))) p = close + 1;
+            else p++;
+            continue;
+        }
+        break;
+    }
     std::string name;
     for (; *p && (isalnum((unsigned char)*p) || *p == '_' || *p == ':'); p++) name += *p;
     size_t colon = name.rfind("::");
