@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/check.h"
 #include "common/paths.h"
@@ -204,14 +203,8 @@ static int load_exceptions(EntityIndex* ix, const char* path, char* err, size_t 
     return 0;
 }
 
-// The evaluator ships WordNet's exception list for METEOR in data/meteor/; a copy in data/vocab/
-// serves installs without the evaluator's files.
-static char* default_exceptions_path(void) {
-    char* path = tipcap_data_path("meteor/english.exceptions");
-    if (access(path, R_OK) == 0) return path;
-    free(path);
-    return tipcap_data_path("vocab/english.exceptions");
-}
+// WordNet's exception list is shipped once, with the evaluator's METEOR resources.
+static char* default_exceptions_path(void) { return tipcap_data_path("meteor/english.exceptions"); }
 
 char* entity_vocab_default_path(void) { return tipcap_data_path("vocab/vinvl_vg_coco_oi_1848.json"); }
 
