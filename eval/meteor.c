@@ -422,9 +422,11 @@ static char* next_line(LineReader* r, size_t* len) {
             return line;
         }
         // keep the partial line, read more
-        memmove(r->buf, r->buf + r->start, r->end - r->start);
-        r->end -= r->start;
-        r->start = 0;
+        if (r->start) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
         if (r->end == r->cap) {
             r->cap = r->cap ? 2 * r->cap : (size_t)8 << 20;
             r->buf = realloc(r->buf, r->cap);
