@@ -1,9 +1,10 @@
 // Kernel execution under the emulation: worker threads run blocks; the threads of a block are
 // cooperative fibers that run until they block (barrier, warp exchange) or exit.
 //
-// Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a guard page, the
+// Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a guard area, the
 // stack, the header (the Fiber below, found by device code from the stack pointer), then up to
-// 64 KiB left unused so that headers and stack tops spread over the cache sets (cuda_emu.h). A
+// 64 KiB left unused (and protected) so that headers and stack tops spread over the cache sets
+// (cuda_emu.h). A
 // fiber switch saves the callee-saved registers on the stack and swaps stack pointers (x86-64), so
 // it costs nanoseconds and no system call. Stacks are reused across blocks and launches.
 //
@@ -41,7 +42,10 @@
 namespace {
 
 constexpr size_t kPage = 4096;
-constexpr size_t kStackBytes = EMU_FIBER_REGION - kPage - 64 * 1024;  // at the least
+// No access below a stack (64 KiB) nor in the unused end of its region: a frame that overruns the
+// stack faults even when it is large (GCC does not probe the stack page by page by default).
+constexpr size_t kGuardBytes = 64 * 1024;
+constexpr size_t kStackBytes = EMU_FIBER_REGION - kGuardBytes - 64 * 1024 - EMU_FIBER_HEADER_BYTES;  // at the least
 constexpr int kMaxBlockThreads = 1024;
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
 constexpr size_t kMaxDynamicSharedOptin = 227 * 1024;
@@ -490,6 +494,11 @@ void locate_shared_tls(Worker& w) {
     }
 }
 
+// The protected pages at the end of a fiber's region, after its header.
+char* unused_end(const Fiber* f) {
+    return (char*)(((uintptr_t)f + EMU_FIBER_HEADER_BYTES + kPage - 1) & ~(uintptr_t)(kPage - 1));
+}
+
 void ensure_fibers(Worker& w, int n) {
     int have = (int)w.fibers.size();
     if (n <= have) return;
@@ -500,9 +509,12 @@ void ensure_fibers(Worker& w, int n) {
     char* base = (char*)(((uintptr_t)map + EMU_FIBER_REGION - 1) & ~(EMU_FIBER_REGION - 1));
     for (int i = 0; i < add; i++) {
         char* region = base + (size_t)i * EMU_FIBER_REGION;
-        if (mprotect(region, kPage, PROT_NONE) != 0)
-            emu_fatal("cannot protect a fiber stack guard page: %s", strerror(errno));
         Fiber* f = new (emu_fiber_header((uintptr_t)region)) Fiber();
+        char* unused = unused_end(f);
+        if (mprotect(region, kGuardBytes, PROT_NONE) != 0 ||
+            (unused < region + EMU_FIBER_REGION &&
+             mprotect(unused, (size_t)(region + EMU_FIBER_REGION - unused), PROT_NONE) != 0))
+            emu_fatal("cannot protect the guard pages of a fiber stack: %s", strerror(errno));
         f->worker = &w;
         w.fibers.push_back(f);
     }
@@ -538,7 +550,7 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
         f->tid = i;
         f->lane = i & 31;
         f->warp = i >> 5;
-        context_init(&f->ctx, region_of(f) + kPage, (char*)f, f);
+        context_init(&f->ctx, region_of(f) + kGuardBytes, (char*)f, f);
         push_ready(w, f);
     }
     for (int k = 0; k < (n + 31) / 32; k++) {
@@ -647,10 +659,20 @@ Fiber* fiber_of(uintptr_t address) {
     return nullptr;
 }
 
+// The fiber whose stack overran into `address`: below its stack (its guard area), or below its
+// region (the unused end of the region under it).
+Fiber* overflowed_fiber(uintptr_t address) {
+    Fiber* f = fiber_of(address);
+    if (!f) return nullptr;
+    if ((address & (EMU_FIBER_REGION - 1)) < kGuardBytes) return f;
+    if (address >= (uintptr_t)unused_end(f)) return fiber_of(address + EMU_FIBER_REGION);
+    return nullptr;
+}
+
 void crash_handler(int sig, siginfo_t* info, void* context) {
     uintptr_t address = (uintptr_t)info->si_addr;
-    Fiber* overflowed = fiber_of(address);
-    if (overflowed && (address & (EMU_FIBER_REGION - 1)) < kPage)
+    Fiber* overflowed = overflowed_fiber(address);
+    if (overflowed)
         emu_fatal("%s: stack overflow: the thread used all of its fiber stack (%zu KiB or more; deep recursion or "
                   "large local arrays)",
                   where(overflowed).c_str(), kStackBytes / 1024);
