@@ -514,7 +514,8 @@ void ensure_fibers(Worker& w, int n) {
         if (mprotect(region, kGuardBytes, PROT_NONE) != 0 ||
             (unused < region + EMU_FIBER_REGION &&
              mprotect(unused, (size_t)(region + EMU_FIBER_REGION - unused), PROT_NONE) != 0))
-            emu_fatal("cannot protect the guard pages of a fiber stack: %s", strerror(errno));
+            emu_fatal("cannot protect the guard pages of a fiber stack: %s (too many worker threads? see "
+                      "TIPCAP_EMU_WORKERS)", strerror(errno));
         f->worker = &w;
         w.fibers.push_back(f);
     }
@@ -627,12 +628,12 @@ void* worker_main(void* arg) {
     return nullptr;
 }
 
+// One per CPU, at most 16 unless asked: each fiber costs the kernel two memory mappings (its stack,
+// its guard areas), and Linux allows 65530 per process by default.
 int worker_count() {
     const char* s = getenv("TIPCAP_EMU_WORKERS");
-    int n = s ? atoi(s) : (int)std::thread::hardware_concurrency();
-    if (n < 1) n = 1;
-    if (n > 64) n = 64;
-    return n;
+    int n = s ? atoi(s) : std::min((int)std::thread::hardware_concurrency(), 16);
+    return n < 1 ? 1 : n > 64 ? 64 : n;
 }
 
 void forget_pool_in_child() { pool = nullptr; }
