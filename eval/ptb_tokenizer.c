@@ -999,9 +999,16 @@ void ptb_tokenize_captions(const char* const* captions, size_t n, char** out) {
     // so that the lexer sees each caption with the next one as context.
     Buf all = {NULL, 0, 0};
     buf_put(&all, "", 0);
+    // Every other line separator the lexer knows (\r \v \f U+0085 U+2028 U+2029) becomes a space
+    // too, so that output line k is always caption k (the jar would split the caption there).
     for (size_t i = 0; i < n; i++) {
         if (i) buf_put(&all, "\n", 1);
-        for (const char* p = captions[i]; *p; p++) buf_put(&all, *p == '\n' ? " " : p, 1);
+        for (const unsigned char* p = (const unsigned char*)captions[i]; *p; p++) {
+            if (*p == '\n' || *p == '\r' || *p == '\v' || *p == '\f') { buf_put(&all, " ", 1); continue; }
+            if (p[0] == 0xC2 && p[1] == 0x85) { buf_put(&all, " ", 1); p++; continue; }
+            if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) { buf_put(&all, " ", 1); p += 2; continue; }
+            buf_put(&all, (const char*)p, 1);
+        }
     }
     char* raw = ptb_tokenize_raw(all.s, all.len);
     free(all.s);

@@ -140,6 +140,15 @@ static void test_ptb_tokenizer(void) {
     size_t n = sizeof in / sizeof *in;
     char** out = malloc(n * sizeof *out);
     ptb_tokenize_captions(in, n, out);
+    // line separators inside a caption never shift the captions that follow
+    const char* seps[] = {"a\rb", "c\nd", "e\xc2\x85" "f", "g\xe2\x80\xa8h", "i\vj", "k"};
+    char* sep_out[6];
+    ptb_tokenize_captions(seps, 6, sep_out);
+    const char* sep_want[] = {"a b", "c d", "e f", "g h", "i j", "k"};
+    for (int k = 0; k < 6; k++) {
+        CHECK(!strcmp(sep_out[k], sep_want[k]), "separator case %d: \"%s\"", k, sep_out[k]);
+        free(sep_out[k]);
+    }
     for (size_t i = 0; i < n; i++) {
         CHECK(!strcmp(out[i], want[i]), "caption %zu: \"%s\" -> \"%s\", jar gives \"%s\"", i, in[i], out[i], want[i]);
         free(out[i]);
