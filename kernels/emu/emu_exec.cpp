@@ -4,9 +4,9 @@
 // Fibers: each has a region of EMU_FIBER_REGION bytes aligned to its size: a guard area, the
 // stack, the header (the Fiber below, found by device code from the stack pointer), then up to
 // 64 KiB left unused (and protected) so that headers and stack tops spread over the cache sets
-// (cuda_emu.h). A
-// fiber switch saves the callee-saved registers on the stack and swaps stack pointers (x86-64), so
-// it costs nanoseconds and no system call. Stacks are reused across blocks and launches.
+// (cuda_emu.h). A fiber switch saves the callee-saved registers on the stack and swaps stack
+// pointers (x86-64), so it costs nanoseconds and no system call. Stacks are reused across blocks
+// and launches.
 //
 // Scheduling within a block: a queue of ready fibers, first in first out (random order in shuffle
 // mode). A fiber that blocks hands over directly to the next ready fiber; when none is ready the
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +37,6 @@
 #include <vector>
 
 #include "kernels/emu/emu_internal.h"
-
-#include <ucontext.h>
 
 namespace {
 
@@ -162,8 +161,7 @@ enum BarrierOp : int { BARRIER_PLAIN = -1, BARRIER_COUNT = 0, BARRIER_AND = 1, B
 struct Fiber : EmuFiberHeader {
     Context ctx;
     Worker* worker;
-    int tid;  // linear thread index in the block
-    int lane, warp;
+    int lane, warp;  // of the linear thread index
     FiberState state;
     // where it waits: barrier or warp exchange
     const char* file;
@@ -548,7 +546,6 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
         Fiber* f = w.fibers[i];
         f->thread_idx = uint3{i % L.block.x, i / L.block.x % L.block.y, i / (L.block.x * L.block.y)};
         f->block = &w.info;
-        f->tid = i;
         f->lane = i & 31;
         f->warp = i >> 5;
         context_init(&f->ctx, region_of(f) + kGuardBytes, (char*)f, f);
