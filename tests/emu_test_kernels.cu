@@ -569,12 +569,16 @@ extern "C" int etk_sgemm(int ta, int tb, int m, int n, int k, float alpha, const
 }
 
 extern "C" int etk_lt_matmul(const EtkLtArgs* g, int* algos) {
-    size_t a_bytes = matrix_bytes(g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->ab_type);
-    size_t b_bytes = matrix_bytes(g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, g->ab_type);
-    size_t d_bytes = matrix_bytes(g->m, g->n, g->ldc, g->cd_type);
+    size_t more = (size_t)(g->batch - 1);  // matrices after the first
     int bias_type = g->bias_type < 0 ? g->cd_type : g->bias_type;
-    size_t bias_bytes = (size_t)(g->epilogue == CUBLASLT_EPILOGUE_BGRADB ? g->n : g->m) * elem_size(bias_type);
-    size_t aux_bytes = matrix_bytes(g->m, g->n, g->aux_ld, g->cd_type);
+    size_t a_bytes = matrix_bytes(g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda, g->ab_type) +
+                     more * g->stride_a * elem_size(g->ab_type);
+    size_t b_bytes = matrix_bytes(g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb, g->ab_type) +
+                     more * g->stride_b * elem_size(g->ab_type);
+    size_t d_bytes = matrix_bytes(g->m, g->n, g->ldc, g->cd_type) + more * g->stride_c * elem_size(g->cd_type);
+    size_t bias_bytes = ((size_t)(g->epilogue == CUBLASLT_EPILOGUE_BGRADB ? g->n : g->m) + more * g->stride_bias) *
+                        elem_size(bias_type);
+    size_t aux_bytes = matrix_bytes(g->m, g->n, g->aux_ld, g->cd_type) + more * g->stride_aux * elem_size(g->cd_type);
     void* dA = device_bytes(g->A, a_bytes);
     void* dB = device_bytes(g->B, b_bytes);
     void* dC = device_bytes(g->C, d_bytes);
@@ -607,6 +611,24 @@ extern "C" int etk_lt_matmul(const EtkLtArgs* g, int* algos) {
     cublasCheck(cublasLtMatrixLayoutCreate(&la, data_type(g->ab_type), g->ta ? g->k : g->m, g->ta ? g->m : g->k, g->lda));
     cublasCheck(cublasLtMatrixLayoutCreate(&lb, data_type(g->ab_type), g->tb ? g->n : g->k, g->tb ? g->k : g->n, g->ldb));
     cublasCheck(cublasLtMatrixLayoutCreate(&lc, data_type(g->cd_type), g->m, g->n, g->ldc));
+    if (g->batch > 1) {
+        int32_t count = g->batch;
+        int64_t strides[3] = {g->stride_a, g->stride_b, g->stride_c}, bias_stride = g->stride_bias,
+                aux_stride = g->stride_aux;
+        cublasLtMatrixLayout_t layouts[3] = {la, lb, lc};
+        for (int i = 0; i < 3; i++) {
+            cublasCheck(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                         sizeof count));
+            cublasCheck(cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                         &strides[i], sizeof strides[i]));
+        }
+        if (dbias)
+            cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
+                                                       sizeof bias_stride));
+        if (daux)
+            cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE, &aux_stride,
+                                                       sizeof aux_stride));
+    }
     cublasLtMatmulPreference_t pref;
     cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
     size_t workspace_bytes = 1 << 22;

@@ -102,6 +102,8 @@ typedef struct {
     void* D;
     void* bias;  // length m (n for BGRADB), or NULL
     void* aux;   // or NULL
+    int batch;   // matrices in each operand: the i-th starts i * stride_x elements after the first
+    long long stride_a, stride_b, stride_c, stride_bias, stride_aux;  // stride_c is D's too
 } EtkLtArgs;
 // Returns the heuristic's status (then *algos = number returned) or, if it found one, the matmul's.
 int etk_lt_matmul(const EtkLtArgs* args, int* algos);

@@ -640,95 +640,111 @@ static const char* epilogue_name(int e) {
     return "?";
 }
 
-// One cublasLtMatmul with epilogue e against the documented semantics:
-// D = epilogue(alpha op(A) op(B) + beta C): BIAS adds bias[row]; GELU applies the tanh GELU after
-// the bias, AUX variants store its input in aux; DGELU multiplies by gelu'(aux); DGELU_BGRAD also
-// writes bias[row] = sum over columns of D; BGRADA / BGRADB write the sums of op(A) / op(B) over k.
-static void check_lt(int e, int ab_type, int cd_type, int bias_type, int separate_c) {
+// Copy of a host buffer
+static void* duplicate(const void* p, size_t bytes) {
+    if (!p) return NULL;
+    void* q = mallocCheck(bytes);
+    memcpy(q, p, bytes);
+    return q;
+}
+
+// One cublasLtMatmul with epilogue e, over `batch` strided matrices, against the documented
+// semantics: D = epilogue(alpha op(A) op(B) + beta C): BIAS adds bias[row]; GELU applies the tanh
+// GELU after the bias, AUX variants store its input in aux; DGELU multiplies by gelu'(aux);
+// DGELU_BGRAD also writes bias[row] = sum over columns of D; BGRADA / BGRADB write the sums of
+// op(A) / op(B) over k.
+static void check_lt(int e, int ab_type, int cd_type, int bias_type, int separate_c, int batch) {
     int m = 24, n = 13, k = 29, ta = 1, tb = 0;
     int lda = k + 2, ldb = k, ldc = m + 3, aux_ld = 32;
     float alpha = 0.75f, beta = separate_c ? 0.5f : 0.0f;
-    void* A = random_matrix(lda, m, lda, ab_type);
-    void* B = random_matrix(ldb, n, ldb, ab_type);
-    void* C = separate_c ? random_matrix(ldc, n, ldc, cd_type) : NULL;
-    size_t es = cd_type ? 2 : 4;
-    void* D = mallocCheck((size_t)ldc * n * es);
-    memset(D, 0xff, (size_t)ldc * n * es);  // NaN: must be overwritten (and, as C with beta 0, ignored)
     int uses_bias = e == 4 || e == 36 || e == 164 || e == 208 || e == 256 || e == 512;
-    int bias_len = e == 512 ? n : m, bt = bias_type < 0 ? cd_type : bias_type;
-    void* bias = uses_bias ? random_matrix(bias_len, 1, bias_len, bt) : NULL;
-    void* bias_in = NULL;
-    if (bias) {
-        bias_in = mallocCheck((size_t)bias_len * (bt ? 2 : 4));
-        memcpy(bias_in, bias, (size_t)bias_len * (bt ? 2 : 4));
-    }
     int uses_aux = e == 160 || e == 164 || e == 192 || e == 208;
-    void* aux = uses_aux ? random_matrix(aux_ld, n, aux_ld, cd_type) : NULL;
-    void* aux_in = NULL;
-    if (aux) {
-        aux_in = mallocCheck((size_t)aux_ld * n * es);
-        memcpy(aux_in, aux, (size_t)aux_ld * n * es);
-    }
-    EtkLtArgs args = {ta, tb, m, n, k, lda, ldb, ldc, ab_type, cd_type, e, bias_type, aux_ld, alpha, beta,
-                      A,  B,  C, D, bias, aux};
+    int bias_len = e == 512 ? n : m, bt = bias_type < 0 ? cd_type : bias_type;
+    // batch i starts this many elements after batch i - 1 (a gap after each matrix)
+    long long sa = (long long)lda * m + 8, sb = (long long)ldb * n + 16, sc = (long long)ldc * n + 8;
+    long long sbias = bias_len + 8, saux = (long long)aux_ld * n + 16;
+    size_t es = cd_type ? 2 : 4, bs = bt ? 2 : 4;
+    void* A = random_matrix(lda, (int)(sa * batch / lda + 1), lda, ab_type);
+    void* B = random_matrix(ldb, (int)(sb * batch / ldb + 1), ldb, ab_type);
+    void* C = separate_c ? random_matrix(ldc, (int)(sc * batch / ldc + 1), ldc, cd_type) : NULL;
+    size_t d_bytes = (size_t)(sc * batch) * es;
+    void* D = mallocCheck(d_bytes);
+    memset(D, 0xff, d_bytes);  // NaN: must be overwritten (and, as C with beta 0, ignored)
+    void* bias = uses_bias ? random_matrix((int)(sbias * batch), 1, (int)(sbias * batch), bt) : NULL;
+    void* aux = uses_aux ? random_matrix((int)saux, batch, (int)saux, cd_type) : NULL;
+    void* bias_in = duplicate(bias, (size_t)(sbias * batch) * bs);
+    void* aux_in = duplicate(aux, (size_t)(saux * batch) * es);
+    EtkLtArgs args = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc,
+                      .ab_type = ab_type, .cd_type = cd_type, .epilogue = e, .bias_type = bias_type,
+                      .aux_ld = aux_ld, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .D = D,
+                      .bias = bias, .aux = aux, .batch = batch, .stride_a = sa, .stride_b = sb, .stride_c = sc,
+                      .stride_bias = sbias, .stride_aux = saux};
     int algos = 0;
     int status = etk_lt_matmul(&args, &algos);
-    CHECK(status == 0 && algos == 1, "%s types %d/%d: status %d, %d algorithms", epilogue_name(e), ab_type, cd_type,
-          status, algos);
+    CHECK(status == 0 && algos == 1, "%s types %d/%d batch %d: status %d, %d algorithms", epilogue_name(e), ab_type,
+          cd_type, batch, status, algos);
 
     double* pre = mallocCheck((size_t)m * n * sizeof(double));
     double* want = mallocCheck((size_t)m * n * sizeof(double));
-    double* want_bias = calloc((size_t)bias_len, sizeof(double));
-    for (int c = 0; c < n; c++)
-        for (int r = 0; r < m; r++) {
-            double acc = 0;
-            for (int kk = 0; kk < k; kk++) acc += element(A, ab_type, lda, ta, r, kk) * element(B, ab_type, ldb, tb, kk, c);
-            double v = alpha * acc + (C ? beta * element(C, cd_type, ldc, 0, r, c) : 0.0);
-            if (e & 4) v += element(bias_in, bt, bias_len, 0, r, 0);
-            pre[r + (size_t)c * m] = v;
-            if (e & 32) v = gelu_ref(v);
-            if (e & 64) v *= gelu_grad_ref(element(aux_in, cd_type, aux_ld, 0, r, c));
-            want[r + (size_t)c * m] = v;
-            if (e == 208) want_bias[r] += v;
+    double* want_bias = mallocCheck((size_t)bias_len * sizeof(double));
+    size_t as = ab_type ? 2 : 4;
+    for (int i = 0; i < batch; i++) {
+        const char* Ai = (const char*)A + (size_t)(i * sa) * as;
+        const char* Bi = (const char*)B + (size_t)(i * sb) * as;
+        const char* Ci = C ? (const char*)C + (size_t)(i * sc) * es : NULL;
+        const char* Di = (const char*)D + (size_t)(i * sc) * es;
+        const char* bias_i = bias ? (const char*)bias + (size_t)(i * sbias) * bs : NULL;
+        const char* bias_in_i = bias ? (const char*)bias_in + (size_t)(i * sbias) * bs : NULL;
+        const char* aux_i = aux ? (const char*)aux + (size_t)(i * saux) * es : NULL;
+        const char* aux_in_i = aux ? (const char*)aux_in + (size_t)(i * saux) * es : NULL;
+        memset(want_bias, 0, (size_t)bias_len * sizeof(double));
+        for (int c = 0; c < n; c++)
+            for (int r = 0; r < m; r++) {
+                double acc = 0;
+                for (int kk = 0; kk < k; kk++)
+                    acc += element(Ai, ab_type, lda, ta, r, kk) * element(Bi, ab_type, ldb, tb, kk, c);
+                double v = alpha * acc + (Ci ? beta * element(Ci, cd_type, ldc, 0, r, c) : 0.0);
+                if (e & 4) v += element(bias_in_i, bt, bias_len, 0, r, 0);
+                pre[r + (size_t)c * m] = v;
+                if (e & 32) v = gelu_ref(v);
+                if (e & 64) v *= gelu_grad_ref(element(aux_in_i, cd_type, aux_ld, 0, r, c));
+                want[r + (size_t)c * m] = v;
+                if (e == 208) want_bias[r] += v;
+            }
+        for (int j = 0; j < bias_len && (e == 256 || e == 512); j++)
+            for (int kk = 0; kk < k; kk++)
+                want_bias[j] += e == 256 ? element(Ai, ab_type, lda, ta, j, kk) : element(Bi, ab_type, ldb, tb, kk, j);
+        double err = matrix_error(Di, cd_type, ldc, want, m, n);
+        CHECK(err < tolerance(cd_type), "%s types %d/%d bias type %d batch %d/%d: D relative error %.3g",
+              epilogue_name(e), ab_type, cd_type, bias_type, i, batch, err);
+        if (e == 160 || e == 164) {
+            err = matrix_error(aux_i, cd_type, aux_ld, pre, m, n);
+            CHECK(err < tolerance(cd_type), "%s batch %d/%d: aux relative error %.3g", epilogue_name(e), i, batch, err);
         }
-    for (int i = 0; i < bias_len && (e == 256 || e == 512); i++)
-        for (int kk = 0; kk < k; kk++)
-            want_bias[i] += e == 256 ? element(A, ab_type, lda, ta, i, kk) : element(B, ab_type, ldb, tb, kk, i);
-    double err = matrix_error(D, cd_type, ldc, want, m, n);
-    CHECK(err < tolerance(cd_type), "%s types %d/%d bias type %d: D relative error %.3g", epilogue_name(e), ab_type,
-          cd_type, bias_type, err);
-    if (e == 160 || e == 164) {
-        err = matrix_error(aux, cd_type, aux_ld, pre, m, n);
-        CHECK(err < tolerance(cd_type), "%s: aux relative error %.3g", epilogue_name(e), err);
+        if (e == 208 || e == 256 || e == 512) {
+            err = matrix_error(bias_i, bt, bias_len, want_bias, bias_len, 1);
+            CHECK(err < tolerance(bt) * 2, "%s types %d/%d batch %d/%d: bias gradient relative error %.3g",
+                  epilogue_name(e), ab_type, cd_type, i, batch, err);
+        }
     }
-    if (e == 208 || e == 256 || e == 512) {
-        err = matrix_error(bias, bt, bias_len, want_bias, bias_len, 1);
-        CHECK(err < tolerance(bt) * 2, "%s types %d/%d: bias gradient relative error %.3g", epilogue_name(e), ab_type,
-              cd_type, err);
-    }
-    free(A);
-    free(B);
-    free(C);
-    free(D);
-    free(bias);
-    free(bias_in);
-    free(aux);
-    free(aux_in);
-    free(pre);
-    free(want);
-    free(want_bias);
+    void* buffers[] = {A, B, C, D, bias, bias_in, aux, aux_in, pre, want, want_bias};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
 }
 
 static void test_cublaslt_epilogues(void) {
     NEED_DEVICE();
     int epilogues[] = {1, 4, 32, 36, 160, 164, 192, 208, 256, 512};
     for (int i = 0; i < 10; i++) {
-        check_lt(epilogues[i], 0, 0, -1, 1);
-        check_lt(epilogues[i], 0, 0, -1, 0);
-        check_lt(epilogues[i], 1, 1, -1, 0);
+        check_lt(epilogues[i], 0, 0, -1, 1, 1);
+        check_lt(epilogues[i], 0, 0, -1, 0, 1);
+        check_lt(epilogues[i], 1, 1, -1, 0, 1);
     }
-    check_lt(4, 1, 1, 0, 1);    // bf16 output, fp32 bias
-    check_lt(164, 1, 1, 0, 0);  // GELU_AUX_BIAS as llm.c runs it in bf16, fp32 bias
+    check_lt(4, 1, 1, 0, 1, 1);    // bf16 output, fp32 bias
+    check_lt(164, 1, 1, 0, 0, 1);  // GELU_AUX_BIAS as llm.c runs it in bf16, fp32 bias
+    check_lt(1, 1, 1, -1, 1, 3);   // batched, with bias and aux batch strides
+    check_lt(4, 0, 0, -1, 1, 3);
+    check_lt(164, 1, 1, 0, 0, 2);
+    check_lt(192, 0, 0, -1, 0, 3);
 }
 
 static void test_cublaslt_refusals(void) {
@@ -737,7 +753,8 @@ static void test_cublaslt_refusals(void) {
     void* A = random_matrix(m, k, m, 0);
     void* B = random_matrix(k, n, k, 0);
     float D[12 * 5], aux[30 * 5];
-    EtkLtArgs args = {0, 0, m, n, k, m, k, m, 0, 0, 160, -1, 30, 1.0f, 0.0f, A, B, NULL, D, NULL, aux};
+    EtkLtArgs args = {.m = m, .n = n, .k = k, .lda = m, .ldb = k, .ldc = m, .epilogue = 160, .bias_type = -1,
+                      .aux_ld = 30, .alpha = 1.0f, .A = A, .B = B, .D = D, .aux = aux, .batch = 1};
     int algos = -1;
     int status = etk_lt_matmul(&args, &algos);
     CHECK(algos == 0 && status != 0, "GELU_AUX with an aux leading dimension of 30 (not a multiple of 8): status %d, "
