@@ -15,14 +15,19 @@ check-eval-oracle:
 
 # Fuzzing (clang's libFuzzer with ASan/UBSan): `make fuzz-eval FUZZ_SECONDS=600` runs each target.
 FUZZ_SECONDS ?= 60
+EVAL_FUZZ_DIR := $(BUILD)/fuzz-eval
 EVAL_FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -I. $(shell pkg-config --cflags libcjson) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 EVAL_FUZZ_LIBS := $(shell pkg-config --libs libcjson) -lstemmer -lm
-$(BUILD)/fuzz/%: eval/fuzz/%.c $(EVAL_SRCS)
+$(EVAL_FUZZ_DIR)/fuzz_eval_ptb: eval/fuzz/fuzz_eval_ptb.c $(EVAL_SRCS)
+	@mkdir -p $(@D)
+	clang $(EVAL_FUZZ_FLAGS) $^ -o $@ $(EVAL_FUZZ_LIBS)
+$(EVAL_FUZZ_DIR)/fuzz_eval_input: eval/fuzz/fuzz_eval_input.c $(EVAL_SRCS)
 	@mkdir -p $(@D)
 	clang $(EVAL_FUZZ_FLAGS) $^ -o $@ $(EVAL_FUZZ_LIBS)
 .PHONY: fuzz-eval
-fuzz-eval: $(BUILD)/fuzz/fuzz_tokenizer $(BUILD)/fuzz/fuzz_input
-	@mkdir -p $(BUILD)/fuzz/corpus_tokenizer $(BUILD)/fuzz/corpus_input
-	@cp -n tests/data/eval/nlgeval_*.json $(BUILD)/fuzz/corpus_input/ 2>/dev/null || true
-	$(BUILD)/fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=512 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_tokenizer
-	$(BUILD)/fuzz/fuzz_input -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_input
+fuzz-eval: $(EVAL_FUZZ_DIR)/fuzz_eval_ptb $(EVAL_FUZZ_DIR)/fuzz_eval_input
+	@mkdir -p $(EVAL_FUZZ_DIR)/corpus_ptb $(EVAL_FUZZ_DIR)/corpus_input
+	@head -n 200 tests/data/eval/ptb_cases.txt | split -l 1 - $(EVAL_FUZZ_DIR)/corpus_ptb/seed_
+	@cp tests/data/eval/nlgeval_*.json $(EVAL_FUZZ_DIR)/corpus_input/
+	$(EVAL_FUZZ_DIR)/fuzz_eval_ptb -max_total_time=$(FUZZ_SECONDS) -max_len=512 -artifact_prefix=$(EVAL_FUZZ_DIR)/ $(EVAL_FUZZ_DIR)/corpus_ptb
+	$(EVAL_FUZZ_DIR)/fuzz_eval_input -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -artifact_prefix=$(EVAL_FUZZ_DIR)/ $(EVAL_FUZZ_DIR)/corpus_input
