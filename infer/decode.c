@@ -81,10 +81,11 @@ static int cmp_candidate(const void* a, const void* b) {
     return x->token - y->token;
 }
 
-int decode_topk_needed(const DecodeOptions* opt) { return 2 * opt->beam + 16; }
+int decode_topk_needed(const DecodeOptions* opt) { return 2 * opt->beam + 16; }  // + room for banned n-grams
 
 void decode_batch(Model* m, ModelDecoder* d, const ModelBatch* batch, const DecodeOptions* opt, Caption* out) {
     int n = batch->B, beam = opt->beam, k = decode_topk_needed(opt);
+    if (k > model_config(m)->vocab_size) k = model_config(m)->vocab_size;
     int rows = n * beam;
     float* values = mallocCheck(sizeof(float) * (size_t)rows * k);
     int* ids = mallocCheck(sizeof(int) * (size_t)rows * k);

@@ -28,7 +28,8 @@ typedef struct {
 } Caption;
 
 // Decodes every row of `batch` (image embeddings, prompts; gap_noise 0). `d` must hold at least
-// batch->B * beam rows and top-k queries of 2 * beam + 16. Fills out[0 .. batch->B).
+// batch->B * beam rows and top-k queries of decode_topk_needed() (or the vocabulary size if that
+// is smaller). Fills out[0 .. batch->B).
 void decode_batch(Model* m, ModelDecoder* d, const ModelBatch* batch, const DecodeOptions* opt, Caption* out);
 void caption_free(Caption* c);
 // k_max a decoder needs for these options.

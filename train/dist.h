@@ -8,6 +8,10 @@
 
 #include "kernels/backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct {
     int rank, world, local_rank;
     int mpi;        // MPI is initialised and carries the collectives
@@ -34,3 +38,7 @@ void* dist_nccl_init(const unsigned char id[128], int world, int rank);
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n);
 void dist_nccl_destroy(void* comm);
 int dist_cuda_set_device(int device);
+
+#ifdef __cplusplus
+}
+#endif
