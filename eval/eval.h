@@ -8,12 +8,6 @@
 extern "C" {
 #endif
 
-// A caption after tokenisation: words separated by single spaces (what the toolkit passes to
-// its scorers). `text` is owned.
-typedef struct {
-    char* text;
-} Caption;
-
 // One evaluated image: its id as written in the input, the result caption and the references,
 // all already tokenised.
 typedef struct {
@@ -58,15 +52,6 @@ int meteor_has_paraphrase(const Meteor* m);
 void meteor_close(Meteor* m);
 // Corpus score from summed statistics, per-image scores (may be NULL), as the toolkit's jar.
 double meteor_score(Meteor* m, const EvalImage* images, size_t n, double* per_image, int n_threads);
-// Segment statistics of one hypothesis against its best reference; exposed for tests.
-typedef struct {
-    double test_len, ref_len, test_fw, ref_fw;
-    double test_content[4], ref_content[4], test_function[4], ref_function[4];
-    double chunks, test_word_matches, ref_word_matches;
-    double score;
-} MeteorStats;
-MeteorStats meteor_segment(Meteor* m, const char* hyp, char* const* refs, int n_refs);
-void meteor_compute(MeteorStats* s);
 // METEOR's -norm tokenizer (edu.cmu.meteor.util.Normalizer, English, punctuation kept),
 // followed by lower-casing. Returns a malloc'd string.
 char* meteor_normalize(const Meteor* m, const char* line);

@@ -926,7 +926,16 @@ static void align(const Meteor* m, const Line* l1, const Line* l2, AlignResult* 
 }
 
 // ---------------------------------------------------------------- statistics
-void meteor_compute(MeteorStats* s) {
+// The jar's sufficient statistics of a segment (MeteorStats), word counts as doubles.
+typedef struct {
+    double test_len, ref_len, test_fw, ref_fw;
+    double test_content[4], ref_content[4], test_function[4], ref_function[4];
+    double chunks, test_word_matches, ref_word_matches;
+    double score;
+} MeteorStats;
+
+// MeteorScorer.computeMetrics
+static void meteor_compute(MeteorStats* s) {
     double twm = 0, rwm = 0;
     double twl = (DELTA * (s->test_len - s->test_fw)) + ((1.0 - DELTA) * (s->test_fw));
     double rwl = (DELTA * (s->ref_len - s->ref_fw)) + ((1.0 - DELTA) * (s->ref_fw));
