@@ -328,6 +328,39 @@ extern "C" int etk_atomics(int blocks, int threads, int* results, float* fsum, d
     return err;
 }
 
+__global__ void more_atomics_kernel(unsigned* bits, unsigned* wrap, unsigned* down, __nv_bfloat16* bf, float* fx) {
+    unsigned g = blockIdx.x * blockDim.x + threadIdx.x;
+    atomicOr(&bits[0], 1u << (g % 32));
+    atomicAnd(&bits[1], ~(1u << (g % 32)));
+    atomicXor(&bits[2], g);
+    atomicInc(wrap, 9u);
+    atomicDec(down, 9u);
+    atomicAdd(bf, __float2bfloat16(0.25f));
+    atomicExch(fx, (float)g);
+}
+
+extern "C" int etk_more_atomics(int blocks, int threads, unsigned* bits, unsigned* wrap, unsigned* down, uint16_t* bf,
+                                float* fx) {
+    unsigned init_bits[3] = {0u, ~0u, 0u}, zero = 0;
+    float minus_one = -1.0f;
+    uint16_t bf_zero = 0;
+    unsigned* d_bits = device_copy(init_bits, 3);
+    unsigned* d_wrap = device_copy(&zero, 1);
+    unsigned* d_down = device_copy(&zero, 1);
+    __nv_bfloat16* d_bf = (__nv_bfloat16*)device_copy(&bf_zero, 1);
+    float* d_fx = device_copy(&minus_one, 1);
+    LAUNCH(more_atomics_kernel, blocks, threads, 0, d_bits, d_wrap, d_down, d_bf, d_fx);
+    int err = launch_status();
+    host_copy(bits, d_bits, 3);
+    host_copy(wrap, d_wrap, 1);
+    host_copy(down, d_down, 1);
+    host_copy(bf, (uint16_t*)d_bf, 1);
+    host_copy(fx, d_fx, 1);
+    void* buffers[5] = {d_bits, d_wrap, d_down, d_bf, d_fx};
+    for (void* p : buffers) cudaCheck(cudaFree(p));
+    return err;
+}
+
 // ---------------------------------------------------------------- bf16
 // Grid-stride loops: a few fibers each convert many values.
 #define GRID_STRIDE(i, n) \
@@ -500,6 +533,30 @@ extern "C" int etk_events(float* elapsed_ms) {
     cudaCheck(cudaEventDestroy(stop));
     cudaCheck(cudaFree(d));
     return err;
+}
+
+extern "C" int etk_runtime_misc(int* err, int* copied, int* sms, size_t* free_bytes, size_t* total_bytes) {
+    cudaStream_t stream;
+    int host[64], back[64];
+    for (int i = 0; i < 64; i++) host[i] = 3 * i + 1;
+    int* d = device_copy<int>(NULL, 64);
+    err[0] = (int)cudaStreamCreate(&stream);
+    err[1] = (int)cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, stream);
+    err[2] = (int)cudaMemsetAsync(d, 0, sizeof(int), stream);
+    err[3] = (int)cudaStreamSynchronize(stream);
+    cudaCheck(cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost));
+    *copied = back[0] == 0 && memcmp(back + 1, host + 1, sizeof host - sizeof(int)) == 0;
+    err[4] = (int)cudaStreamDestroy(stream);
+    err[5] = (int)cudaStreamDestroy(stream);
+    void* pinned = NULL;
+    err[6] = (int)cudaMallocHost(&pinned, 1000);
+    err[7] = (int)cudaFreeHost(pinned);
+    err[8] = (int)cudaSetDevice(1);
+    cudaGetLastError();
+    cudaCheck(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, 0));
+    cudaCheck(cudaMemGetInfo(free_bytes, total_bytes));
+    cudaCheck(cudaFree(d));
+    return 0;
 }
 
 // ---------------------------------------------------------------- cuBLAS / cuBLASLt
@@ -819,6 +876,13 @@ __global__ void stack_overflow_kernel(float* out) { out[threadIdx.x] = deep_recu
 extern "C" void etk_stack_overflow(void) {
     float* d = device_copy<float>(NULL, 32);
     LAUNCH(stack_overflow_kernel, 1, 32, 0, d);
+    launch_status();
+}
+
+__global__ void wild_pointer_kernel(float* p) { p[threadIdx.x] = 1.0f; }
+extern "C" void etk_wild_pointer(void) {
+    volatile uintptr_t wild = 64;  // volatile: the compiler must not see the constant
+    LAUNCH(wild_pointer_kernel, 1, 32, 0, (float*)wild);
     launch_status();
 }
 #endif

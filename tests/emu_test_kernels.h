@@ -56,6 +56,12 @@ int etk_syncwarp(int threads, int* out);
 int etk_atomics(int blocks, int threads, int* results, float* fsum, double* dsum, unsigned long long* cas,
                 int* ticket, int* exch);
 
+// The other atomics, over blocks x threads threads with global index g: bits[0] (from 0) |= 1 << (g % 32),
+// bits[1] (from ~0) &= ~(1 << (g % 32)), bits[2] (from 0) ^= g; *wrap: atomicInc with limit 9 from 0;
+// *down: atomicDec with limit 9 from 0; *bf: bf16 bits of atomicAdd(bf16) of 0.25 each from 0;
+// *fx: what atomicExch(float) of (float)g left.
+int etk_more_atomics(int blocks, int threads, unsigned* bits, unsigned* wrap, unsigned* down, uint16_t* bf, float* fx);
+
 // ---- bf16 (bits as uint16_t)
 int etk_float_to_bf16(const float* in, uint16_t* out, size_t n);     // __float2bfloat16
 int etk_float_to_bf16_rn(const float* in, uint16_t* out, size_t n);  // __float2bfloat16_rn
@@ -81,6 +87,11 @@ int etk_memcpy(void* dst, const void* src, size_t bytes, int kind);  // kind: cu
 int etk_memset(void* p, int value, size_t bytes);
 int etk_device_properties(int* sms, size_t* shared_per_block, size_t* shared_optin, int* warp, int* major);
 int etk_events(float* elapsed_ms);  // two recorded events around a launch
+// Streams, pinned memory, device attributes: the errors of cudaStreamCreate, cudaMemcpyAsync and
+// cudaMemsetAsync on it, cudaStreamSynchronize, cudaStreamDestroy, a second cudaStreamDestroy,
+// cudaMallocHost, cudaFreeHost, cudaSetDevice(1) in err[0..8]; *copied: the async copy's result was
+// right; *sms: cudaDevAttrMultiProcessorCount; *free_bytes, *total_bytes: cudaMemGetInfo.
+int etk_runtime_misc(int* err, int* copied, int* sms, size_t* free_bytes, size_t* total_bytes);
 
 // ---- cuBLAS / cuBLASLt. Matrices are column-major host arrays; type 0 fp32 (float), 1 bf16
 // (uint16_t bits). Buffers are copied to the device and back (C, D, bias, aux included).
@@ -127,6 +138,7 @@ void etk_barrier_deadlock(void);       // a shuffle whose mask names a lane wait
 void etk_divergent_shuffle(void);      // half a warp at one __shfl_xor_sync, half at another
 void etk_shuffle_mask_without_self(void);
 void etk_stack_overflow(void);         // unbounded recursion on a fiber stack
+void etk_wild_pointer(void);           // a store through an invalid pointer
 #endif
 
 #ifdef __cplusplus

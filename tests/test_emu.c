@@ -46,7 +46,8 @@ static float bits_float(uint32_t u) {
 #define EMULATION_ONLY() NEED_DEVICE()
 #endif
 
-static const int kCudaErrorInvalidValue = 1, kCudaErrorInvalidConfiguration = 9;
+static const int kCudaErrorInvalidValue = 1, kCudaErrorInvalidConfiguration = 9, kCudaErrorInvalidDevice = 101,
+                 kCudaErrorInvalidResourceHandle = 400;
 static const int kCublasInvalidValue = 7, kCublasNotSupported = 15;
 static const uint32_t kPoison32 = 0x7fff7fffu;  // what the emulation leaves in unwritten memory
 
@@ -328,6 +329,26 @@ static void test_atomics(void) {
     free(exch);
 }
 
+static void test_more_atomics(void) {
+    NEED_DEVICE();
+    int blocks = 5, T = 96;
+    unsigned N = (unsigned)(blocks * T), bits[3], wrap, down, x = 0;
+    uint16_t bf;
+    float fx;
+    CHECK(etk_more_atomics(blocks, T, bits, &wrap, &down, &bf, &fx) == 0, "launch failed");
+    for (unsigned g = 0; g < N; g++) x ^= g;
+    CHECK(bits[0] == 0xffffffffu, "atomicOr: 0x%08x", bits[0]);
+    CHECK(bits[1] == 0, "atomicAnd: 0x%08x", bits[1]);
+    CHECK(bits[2] == x, "atomicXor: 0x%08x, want 0x%08x", bits[2], x);
+    CHECK(wrap == N % 10, "atomicInc with limit 9: %u, want %u", wrap, N % 10);
+    CHECK(down == (10 - N % 10) % 10, "atomicDec with limit 9: %u, want %u", down, (10 - N % 10) % 10);
+    // 480 additions of 0.25 in bf16: exact up to 64, then steps of 0.25 fall below half an ulp
+    // and round away (ties to even keep 64).
+    CHECK(bf16_value(bf) == 64.0f, "atomicAdd(bf16) of 0.25 x %u: %g, want 64 (bf16 saturates there)", N,
+          bf16_value(bf));
+    CHECK(fx >= 0.0f && fx < (float)N && fx == floorf(fx), "atomicExch(float) left %g", fx);
+}
+
 // ---------------------------------------------------------------- bf16
 // Every sign, exponent and 7-bit mantissa with the low 16 bits that decide rounding (zero, just
 // above zero, below, at and above the tie, all ones), then random patterns.
@@ -522,6 +543,16 @@ static void test_memory_and_device_api(void) {
               major);
     float ms = -1;
     CHECK(etk_events(&ms) == 0 && ms >= 0.0f, "cudaEventElapsedTime: %g ms", ms);
+
+    int err[9], copied = 0, attr_sms = 0;
+    size_t free_bytes = 0, total_bytes = 0;
+    etk_runtime_misc(err, &copied, &attr_sms, &free_bytes, &total_bytes);
+    int want[9] = {0, 0, 0, 0, 0, kCudaErrorInvalidResourceHandle, 0, 0, kCudaErrorInvalidDevice};
+    for (int i = 0; i < 9; i++)
+        if (i != 5 || etk_emulated()) CHECK(err[i] == want[i], "runtime call %d: error %d, want %d", i, err[i], want[i]);
+    CHECK(copied, "cudaMemcpyAsync / cudaMemsetAsync on a stream gave wrong data");
+    CHECK(attr_sms == sms, "cudaDevAttrMultiProcessorCount %d, cudaDeviceProp %d", attr_sms, sms);
+    CHECK(total_bytes > 0 && free_bytes <= total_bytes, "cudaMemGetInfo: %zu free of %zu", free_bytes, total_bytes);
 }
 
 // ---------------------------------------------------------------- cuBLAS / cuBLASLt
@@ -787,6 +818,7 @@ static void barrier_deadlock(void* unused) { etk_barrier_deadlock(); }
 static void divergent_shuffle(void* unused) { etk_divergent_shuffle(); }
 static void mask_without_self(void* unused) { etk_shuffle_mask_without_self(); }
 static void stack_overflow(void* unused) { etk_stack_overflow(); }
+static void wild_pointer(void* unused) { etk_wild_pointer(); }
 #endif
 
 static void test_red_zones_catch_out_of_bounds_writes(void) {
@@ -811,6 +843,7 @@ static void test_reports_of_broken_synchronisation(void) {
     expect_report(mask_without_self, "mask without the caller", "mask_without_self_kernel",
                   "must name the calling lane");
     expect_report(stack_overflow, "runaway recursion", "stack_overflow_kernel", "stack overflow");
+    expect_report(wild_pointer, "store through a wild pointer", "wild_pointer_kernel", "segmentation fault");
 #endif
 }
 
@@ -920,6 +953,7 @@ int main(void) {
     RUN(test_votes);
     RUN(test_syncwarp);
     RUN(test_atomics);
+    RUN(test_more_atomics);
     RUN(test_bf16_from_float);
     RUN(test_bf16_to_float_and_pairs);
     RUN(test_bf16_from_double);
