@@ -17,6 +17,7 @@
 #include "infer/results.h"
 #include "train/checkpoint.h"
 #include "train/model.h"
+#include "train/token_vocab.h"
 
 static void usage(FILE* out) {
     fprintf(out,
@@ -60,6 +61,7 @@ typedef struct {
     Model* model;
     ModelDecoder* decoder;
     Tokenizer* tok;
+    TokenVocab vocab;  // model ids <-> GPT-2 ids
     DecodeOptions dec;
     int batch;
     PromptBuffers buffers;
@@ -71,10 +73,11 @@ static void caption_range(Captioner* cap, const FeatureStore* fs, const ImagePro
     const ModelConfig* mc = model_config(cap->model);
     Caption* out = callocCheck((size_t)n, sizeof(Caption));
     ModelBatch mb = {.B = n, .L = 0, .emb = fs->image_emb + (size_t)first * fs->dim, .gap_noise = 0};
-    prompts_fill_batch(prompts, first, n, mc->max_prompts, cap->tok, &cap->buffers, &mb);
+    prompts_fill_batch(prompts, first, n, mc->max_prompts, cap->tok, &cap->vocab, &cap->buffers, &mb);
     decode_batch(cap->model, cap->decoder, &mb, &cap->dec, out);
     char err[256];
     for (int i = 0; i < n; i++) {
+        token_vocab_decode(&cap->vocab, out[i].tokens, (size_t)out[i].len);
         char* text = tokenizer_decode(cap->tok, out[i].tokens, (size_t)out[i].len, NULL, err, sizeof err);
         if (!text) FATAL("decoding image %s: %s", fs->image_keys[first + i], err);
         char* s = text;  // trim the leading space GPT-2 words carry
@@ -202,12 +205,15 @@ int main(int argc, char** argv) {
     if (!be) be = backend_cpu_create();
 
     Captioner cap = {0};
-    cap.dec = (DecodeOptions){.beam = beam, .max_len = max_len, .length_penalty = length_penalty,
-                              .stop_at_period = stop_at_period, .no_repeat_ngram = no_repeat, .eot = GPT2_EOT,
-                              .period = 13};
     cap.batch = batch;
     cap.model = model_create(be, &mc, batch * beam, max_len);
     if (model_load_weights(cap.model, model_path, err, sizeof err)) FATAL("%s", err);
+    if (token_vocab_from_ids(&cap.vocab, model_vocab(cap.model), mc.vocab_size, err, sizeof err))
+        FATAL("%s: %s", model_path, err);
+    if (cap.vocab.index[GPT2_EOT] < 0) FATAL("%s: the model's vocabulary has no end-of-text token", model_path);
+    cap.dec = (DecodeOptions){.beam = beam, .max_len = max_len, .length_penalty = length_penalty,
+                              .stop_at_period = stop_at_period && cap.vocab.index[13] >= 0, .no_repeat_ngram = no_repeat,
+                              .eot = cap.vocab.index[GPT2_EOT], .period = cap.vocab.index[13]};
     cap.decoder = model_decoder_create(cap.model, batch * beam, decode_topk_needed(&cap.dec));
     cap.tok = tokenizer_load_default();
 
@@ -255,6 +261,7 @@ int main(int argc, char** argv) {
     prompts_free(&prompts);
     prompt_buffers_free(&cap.buffers);
     tokenizer_free(cap.tok);
+    token_vocab_free(&cap.vocab);
     model_decoder_free(cap.model, cap.decoder);
     model_free(cap.model);
     be->destroy(be);

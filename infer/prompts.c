@@ -168,8 +168,8 @@ static void* grow(void* ptr, size_t* cap, size_t need, size_t elem) {
     return reallocCheck(ptr, *cap * elem);
 }
 
-void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenizer* tok, PromptBuffers* buf,
-                        ModelBatch* mb) {
+void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenizer* tok, const TokenVocab* vocab,
+                        PromptBuffers* buf, ModelBatch* mb) {
     buf->prompts = grow(buf->prompts, &buf->cap_prompts, (size_t)B * M + 1, sizeof(int));
     buf->bag_offsets = grow(buf->bag_offsets, &buf->cap_bags, (size_t)B * M + 1, sizeof(int));
     int n_bags = 0, n_ids = 0;
@@ -187,6 +187,9 @@ void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenize
             long n = tokenizer_encode(tok, spaced, len + 1, &ids, &ids_cap, err, sizeof err);
             free(spaced);
             if (n <= 0) FATAL("prompt word \"%s\": %s", p->words[j], n < 0 ? err : "no tokens");
+            if (token_vocab_encode(vocab, ids, (size_t)n) >= 0)
+                FATAL("prompt word \"%s\": a token of it is not in the model's vocabulary (trained with model.vocab = "
+                      "corpus on captions that never use it)", p->words[j]);
             buf->bag_ids = grow(buf->bag_ids, &buf->cap_ids, (size_t)(n_ids + n), sizeof(int));
             for (long t = 0; t < n; t++) buf->bag_ids[n_ids++] = ids[t];
             buf->prompts[r * M + used++] = n_bags;

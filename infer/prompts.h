@@ -7,6 +7,7 @@
 #include "data/features.h"
 #include "data/tokenizer.h"
 #include "train/model.h"
+#include "train/token_vocab.h"
 
 typedef struct {
     int n_images;
@@ -29,13 +30,14 @@ void prompts_set(ImagePrompts* p, int image, const char* const* words, int n_wor
 void prompts_free(ImagePrompts* p);
 
 // The prompt part of a ModelBatch for images [first, first + B): each word becomes a bag of the
-// GPT-2 ids of " word". The arrays live in buf until the next call.
+// model's ids of the GPT-2 tokens of " word" (a word with a token outside the model's vocabulary
+// is a clear error). The arrays live in buf until the next call.
 typedef struct {
     int* prompts;      // [B, M]
     int* bag_offsets;  // [bags + 1]
     int* bag_ids;
     size_t cap_prompts, cap_bags, cap_ids;
 } PromptBuffers;
-void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenizer* tok, PromptBuffers* buf,
-                        ModelBatch* mb);
+void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenizer* tok, const TokenVocab* vocab,
+                        PromptBuffers* buf, ModelBatch* mb);
 void prompt_buffers_free(PromptBuffers* buf);

@@ -51,6 +51,8 @@ static int write_model(Model* m, const float* host, const char* path, char* err,
         const ParamInfo* p = model_param(m, i);
         safetensors_writer_add(w, p->name, ST_F32, p->ndim, p->shape, host + p->offset);
     }
+    int64_t vocab_shape[1] = {model_config(m)->vocab_size};
+    safetensors_writer_add(w, "decoder.vocab", ST_I32, 1, vocab_shape, model_vocab(m));
     safetensors_writer_meta(w, "format", "pt");
     safetensors_writer_meta(w, "tipcap_model_config", model_config_json(model_config(m)));
     int rc = safetensors_writer_write(w, path, err, err_size);
@@ -228,7 +230,16 @@ static int load_weights_from(Model* m, const SafeTensors* st, char* err, size_t 
             safetensors_to_f32(st, t, host + p->offset);
         }
     }
-    if (rc == 0) model_set_params(m, host);
+    const StTensor* vocab = safetensors_find(st, "decoder.vocab");
+    if (rc == 0 && (!vocab || vocab->dtype != ST_I32 || st_numel(vocab) != model_config(m)->vocab_size)) {
+        snprintf(err, err_size, "%s: tensor 'decoder.vocab' (I32 [%d], the GPT-2 id of each token) is missing or wrong",
+                 st->path, model_config(m)->vocab_size);
+        rc = -1;
+    }
+    if (rc == 0) {
+        model_set_params(m, host);
+        model_set_vocab(m, (const int32_t*)(st->data + vocab->offset));
+    }
     free(host);
     return rc;
 }

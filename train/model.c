@@ -54,6 +54,7 @@ struct Model {
     float* adam_m;
     float* adam_v;
     float label_smoothing;
+    int32_t* vocab;              // [vocab_size] GPT-2 id of each token id
 
     int max_B, max_L, max_T, max_S, max_bags, max_bag_ids;
     // tensor indices
@@ -381,6 +382,8 @@ Model* model_create(Backend* be, const ModelConfig* cfg, int max_batch, int max_
     m->dx_act = act_alloc(m, BD);
     m->dx = f32_alloc(m, BD);
     m->host_losses = mallocCheck(sizeof(float) * (size_t)B * T);
+    m->vocab = mallocCheck(sizeof(int32_t) * (size_t)c->vocab_size);
+    for (int i = 0; i < c->vocab_size; i++) m->vocab[i] = i;
     model_set_trainable(m, 0, 1);
     return m;
 }
@@ -401,6 +404,7 @@ void model_free(Model* m) {
     free(m->pos_dec_host);
     free(m->pos_int_host);
     free(m->host_losses);
+    free(m->vocab);
     free(m->params);
     free(m);
 }
@@ -414,6 +418,10 @@ float* model_grads(Model* m) { return m->grads; }
 float* model_adam_m(Model* m) { return m->adam_m; }
 float* model_adam_v(Model* m) { return m->adam_v; }
 void model_set_label_smoothing(Model* m, float eps) { m->label_smoothing = eps; }
+void model_set_vocab(Model* m, const int32_t* gpt2_ids) {
+    memcpy(m->vocab, gpt2_ids, sizeof(int32_t) * (size_t)m->cfg.vocab_size);
+}
+const int32_t* model_vocab(const Model* m) { return m->vocab; }
 
 const ParamInfo* model_find_param(const Model* m, const char* name) {
     for (int i = 0; i < m->n_params; i++)

@@ -25,7 +25,7 @@ typedef struct {
     int clip_dim;         // D
     int prefix_len;       // K
     int width;            // C (decoder and interaction encoder)
-    int vocab_size;       // V (GPT-2: 50257)
+    int vocab_size;       // V: output tokens (50257 for all of GPT-2's; fewer for a corpus vocabulary)
     int max_len;          // decoder positions (rows of wpe), >= K + caption slots
     int dec_layers, dec_heads;
     int int_layers, int_heads;   // prompt interaction encoder
@@ -75,6 +75,11 @@ int model_num_params(const Model* m);
 const ParamInfo* model_param(const Model* m, int i);
 const ParamInfo* model_find_param(const Model* m, const char* name);
 size_t model_total_params(const Model* m);
+
+// The GPT-2 id of each of the model's token ids ([vocab_size]; the identity unless set), saved
+// with the weights so that inference can decode to text.
+void model_set_vocab(Model* m, const int32_t* gpt2_ids);
+const int32_t* model_vocab(const Model* m);
 
 // GPT-2 style initialisation: N(0, 0.02) matrices and embeddings, residual projections scaled by
 // 1/sqrt(2 * layers), zero biases, unit layer-norm gains; mu = 0, L = 0 (set by model_set_gap).

@@ -30,7 +30,7 @@ const ConfigField train_config_schema[] = {
 
     {"model.prefix_len", CFG_INT, "10", NULL, "K prefix tokens"},
     {"model.width", CFG_INT, "768", NULL, "C, the width of the decoder and the interaction encoder"},
-    {"model.vocab_size", CFG_INT, "50257", NULL, "decoder vocabulary (GPT-2: 50257)"},
+    {"model.vocab", CFG_STRING, "\"gpt2\"", "gpt2|corpus", "decoder outputs: all GPT-2 tokens, or those of the training corpus (faster from scratch)"},
     {"model.max_len", CFG_INT, "64", NULL, "decoder positions (K + caption tokens must fit)"},
     {"model.dec_layers", CFG_INT, "12", NULL, "decoder layers"},
     {"model.dec_heads", CFG_INT, "12", NULL, "decoder heads"},
@@ -92,7 +92,7 @@ int train_config_from(const Config* c, TrainConfig* tc, char* err, size_t err_si
     ModelConfig* m = &tc->model;
     m->prefix_len = (int)config_int(c, "model.prefix_len");
     m->width = (int)config_int(c, "model.width");
-    m->vocab_size = (int)config_int(c, "model.vocab_size");
+    STR(vocab, "model.vocab");
     m->max_len = (int)config_int(c, "model.max_len");
     m->dec_layers = (int)config_int(c, "model.dec_layers");
     m->dec_heads = (int)config_int(c, "model.dec_heads");
@@ -127,7 +127,7 @@ int train_config_from(const Config* c, TrainConfig* tc, char* err, size_t err_si
 
     struct { const char* key; double value, lo, hi; } ranges[] = {
         {"model.prefix_len", m->prefix_len, 1, 256},   {"model.width", m->width, 8, 8192},
-        {"model.vocab_size", m->vocab_size, 2, 1e7},   {"model.max_len", m->max_len, 2, 1e5},
+        {"model.max_len", m->max_len, 2, 1e5},
         {"model.dec_layers", m->dec_layers, 1, 256},   {"model.dec_heads", m->dec_heads, 1, 256},
         {"model.int_layers", m->int_layers, 0, 256},   {"model.int_heads", m->int_heads, 1, 256},
         {"model.map_layers", m->map_layers, 0, 256},   {"model.max_prompts", m->max_prompts, 0, 64},
@@ -154,6 +154,10 @@ int train_config_from(const Config* c, TrainConfig* tc, char* err, size_t err_si
     if (m->width % m->dec_heads || m->width % m->int_heads) {
         snprintf(err, err_size, "model.width: %d is not a multiple of model.dec_heads (%d) and model.int_heads (%d)",
                  m->width, m->dec_heads, m->int_heads);
+        return -1;
+    }
+    if (tc->decoder_init[0] && strcmp(tc->vocab, "gpt2")) {
+        snprintf(err, err_size, "model.decoder_init needs model.vocab = \"gpt2\" (GPT-2's weights cover all its tokens)");
         return -1;
     }
     if (tc->learnable && !tc->noise) {

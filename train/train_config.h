@@ -32,7 +32,8 @@ typedef struct {
     double entity_dropout;
     double prompt_dropout;
     // model
-    ModelConfig model;
+    ModelConfig model;       // vocab_size is set from `vocab` once the corpus is known
+    char vocab[16];          // gpt2 | corpus
     char decoder_init[1024]; // "" -> from scratch; else a GPT-2 model.safetensors
     int freeze_decoder;
     // optimisation

@@ -23,6 +23,7 @@
 #include "train/gpt2_import.h"
 #include "train/model.h"
 #include "train/report.h"
+#include "train/token_vocab.h"
 
 // Philox streams: each random decision is keyed by (run seed ^ purpose, step, sample).
 #define KEY_NOISE 0x6e6f697365ull     // gap noise z
@@ -38,6 +39,7 @@ typedef struct {
     FeatureStore features;
     Tokenizer* tok;
     EntityVocab vocab;
+    TokenVocab tokens;        // the decoder's output vocabulary (GPT-2 ids)
     Dataset train, val;
     int have_val;
     TrainIterator iter;
@@ -114,6 +116,14 @@ static ModelBatch make_batch(Trainer* t, int row_begin, int row_end, long step, 
     return mb;
 }
 
+// GPT-2 ids of a filled batch -> the model's token ids (every id is in the vocabulary by construction).
+static void map_batch(Trainer* t) {
+    Batch* b = &t->batch;
+    if (token_vocab_encode(&t->tokens, b->tokens, (size_t)b->B * b->L) >= 0 ||
+        token_vocab_encode(&t->tokens, b->targets, (size_t)b->B * (b->K + b->L)) >= 0)
+        FATAL("a caption token is not in the decoder's vocabulary");
+}
+
 static long count_targets(const Batch* b) {
     long n = 0, per_row = b->K + b->L;
     for (long i = 0; i < (long)b->B * per_row; i++) n += b->targets[i] >= 0;
@@ -174,6 +184,10 @@ static void setup_data(Trainer* t) {
     t->bag_offsets = mallocCheck(sizeof(int) * (size_t)(local * M + 1));
     t->bag_ids_cap = local * M * 8 + 16;
     t->bag_ids = mallocCheck(sizeof(int) * (size_t)t->bag_ids_cap);
+    if (!strcmp(tc->vocab, "corpus")) token_vocab_from_corpus(&t->tokens, &t->train, &t->vocab);
+    else token_vocab_full(&t->tokens);
+    if (token_vocab_encode(&t->tokens, t->vocab.tokens, (size_t)t->vocab.token_offsets[t->vocab.n]) >= 0)
+        FATAL("an entity token is not in the decoder's vocabulary");
     long per_epoch = train_iter_steps_per_epoch(&t->iter);
     t->total_steps = tc->steps > 0 ? tc->steps : per_epoch * tc->epochs;
     if (t->dist->rank == 0)
@@ -197,10 +211,10 @@ static void setup_model(Trainer* t) {
     const TrainConfig* tc = t->tc;
     ModelConfig mc = tc->model;
     mc.clip_dim = t->features.dim;
-    if (mc.vocab_size != GPT2_VOCAB_SIZE)
-        FATAL("model.vocab_size %d: the decoder writes GPT-2 tokens, so it must be %d", mc.vocab_size, GPT2_VOCAB_SIZE);
+    mc.vocab_size = t->tokens.n;
     int local = tc->batch_size / t->dist->world;
     t->model = model_create(t->be, &mc, t->micro < local ? t->micro : local, t->train.max_len);
+    model_set_vocab(t->model, t->tokens.ids);
     model_init_random(t->model, tc->seed);
     if (tc->decoder_init[0]) {
         char err[1024];
@@ -251,6 +265,7 @@ static double validate(Trainer* t) {
     double sum = 0, count = 0;
     for (int64_t i = 0; i < batches; i++) {
         dataset_val_batch(&t->val, i, tc->batch_size, t->dist->rank, t->dist->world, &t->batch);
+        map_batch(t);
         uint64_t row0 = (uint64_t)i * (uint64_t)tc->batch_size +
                         (uint64_t)(t->dist->rank * (tc->batch_size / t->dist->world));
         for (int r = 0; r < t->batch.B; r += t->micro) {
@@ -330,6 +345,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
         int64_t epoch = train_iter_position(&t.iter).epoch;
         uint64_t global_row0 = (uint64_t)step * (uint64_t)tc->batch_size + (uint64_t)(dist->rank * local);
         train_iter_next(&t.iter, &t.batch);
+        map_batch(&t);
         double n_targets = dist_sum_double(dist, (double)count_targets(&t.batch));
         model_zero_grad(t.model);
         double loss_sum = 0;
@@ -387,6 +403,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     dataset_free(&t.train);
     if (t.have_val) dataset_free(&t.val);
     entity_vocab_free(&t.vocab);
+    token_vocab_free(&t.tokens);
     features_free(&t.features);
     corpus_free(&t.corpus);
     tokenizer_free(t.tok);
