@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/runtime.h"
 #include "common/log.h"
 #include "common/timer.h"
 #include "data/features.h"
@@ -139,6 +140,7 @@ int main(int argc, char** argv) {
     int beam = 5, max_len = 30, no_repeat = 0, stop_at_period = 1, batch = 32, with_scores = 0, interactive_mode = 0;
     long limit = -1;
     double length_penalty = 0, temperature = 0.01, threshold = 0.4;
+    runtime_init(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : NULL;

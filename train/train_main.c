@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "common/runtime.h"
 #include "common/config.h"
 #include "train/dist.h"
 #include "train/train_config.h"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     const char* nccl_id_file = NULL;
     const char** sets = callocCheck((size_t)argc + 1, sizeof(char*));
     int n_sets = 0;
+    runtime_init(argc, argv);
     Dist dist;
     dist_init(&dist, &argc, &argv);
     for (int i = 1; i < argc; i++) {
