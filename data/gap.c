@@ -36,7 +36,8 @@ GapOptions gap_options_default(void) {
     GapOptions o;
     o.psd_floor_rel = 1e-3;
     o.web_start_keep = 0.5;
-    o.web_keep_p = 0.999;
+    o.web_separation = 2.0;
+    o.web_tail_p = 0.999;
     o.web_max_iter = 20;
     o.chol = CHOLESKY_POLICY_DEFAULT;
     return o;
@@ -207,13 +208,6 @@ static double normal_quantile(double p) {
     return 0.5 * (lo + hi);
 }
 
-// chi^2_D quantile p over the chi^2_D median, by the Wilson-Hilferty approximation.
-static double chi2_quantile_over_median(int D, double p) {
-    double s = sqrt(2.0 / (9.0 * D)), base = 1 - 2.0 / (9.0 * D);
-    double q = pow(base + normal_quantile(p) * s, 3), med = pow(base, 3);
-    return q / med;
-}
-
 static int cmp_double(const void* a, const void* b) {
     double x = *(const double*)a, y = *(const double*)b;
     return (x > y) - (x < y);
@@ -230,25 +224,73 @@ static int cmp_cosine_desc(const void* a, const void* b) {
     return (x->k > y->k) - (x->k < y->k);
 }
 
-// Squared Mahalanobis distances m2[k] = ||L^-1 (d_k - mu)||^2 of every pair.
-static void mahalanobis(const GapRows* pairs, int D, const double* mu, const double* L, double* m2) {
+// Squared Mahalanobis distances m2[k] = ||L^-1 (d_k - mu)||^2 of the pairs k with k % 2 == parity.
+static void mahalanobis(const GapRows* pairs, int parity, int D, const double* mu, const double* L, double* m2) {
     double* chunk = mallocCheck(sizeof(double) * CHUNK_ROWS * D);
-    for (int64_t k0 = 0; k0 < pairs->n; k0 += CHUNK_ROWS) {
-        int rows = (int)(pairs->n - k0 < CHUNK_ROWS ? pairs->n - k0 : CHUNK_ROWS);
-        for (int r = 0; r < rows; r++) {
-            double* x = chunk + (size_t)r * D;
-            get_row(pairs, k0 + r, D, x);
+    int64_t* which = mallocCheck(sizeof(int64_t) * CHUNK_ROWS);
+    for (int64_t k0 = parity; k0 < pairs->n;) {
+        int rows = 0;
+        for (; rows < CHUNK_ROWS && k0 < pairs->n; k0 += 2, rows++) {
+            double* x = chunk + (size_t)rows * D;
+            get_row(pairs, k0, D, x);
             for (int i = 0; i < D; i++) x[i] -= mu[i];
+            which[rows] = k0;
         }
         // rows y with L y = x: Y = X L^-T
         cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, rows, D, 1.0, L, D, chunk, D);
         for (int r = 0; r < rows; r++) {
             double s = 0;
             for (int i = 0; i < D; i++) s += chunk[(size_t)r * D + i] * chunk[(size_t)r * D + i];
-            m2[k0 + r] = s;
+            m2[which[r]] = s;
         }
     }
     free(chunk);
+    free(which);
+}
+
+// Two-component Gaussian mixture in 2-D, fitted by EM from initial responsibilities r (of the
+// first component) and left in r. Returns the separation d' of the two components (Mahalanobis
+// distance between the means under their average covariance), or -1 when the fit degenerates
+// (a component without weight, a singular covariance). w1 and m1, m0 receive the first
+// component's weight and both means.
+static double mixture2(const double* X, int64_t n, double* r, double* w1, double m1[2], double m0[2]) {
+    double C1[3], C0[3];  // xx, xy, yy
+    for (int iter = 0; iter < 300; iter++) {
+        double s1 = 0, s0 = 0;
+        m1[0] = m1[1] = m0[0] = m0[1] = 0;
+        for (int64_t k = 0; k < n; k++) {
+            s1 += r[k], s0 += 1 - r[k];
+            m1[0] += r[k] * X[2 * k], m1[1] += r[k] * X[2 * k + 1];
+            m0[0] += (1 - r[k]) * X[2 * k], m0[1] += (1 - r[k]) * X[2 * k + 1];
+        }
+        if (s1 < 2 || s0 < 2) return -1;
+        m1[0] /= s1, m1[1] /= s1, m0[0] /= s0, m0[1] /= s0;
+        memset(C1, 0, sizeof C1);
+        memset(C0, 0, sizeof C0);
+        for (int64_t k = 0; k < n; k++) {
+            double a = X[2 * k] - m1[0], b = X[2 * k + 1] - m1[1], c = X[2 * k] - m0[0], d = X[2 * k + 1] - m0[1];
+            C1[0] += r[k] * a * a, C1[1] += r[k] * a * b, C1[2] += r[k] * b * b;
+            C0[0] += (1 - r[k]) * c * c, C0[1] += (1 - r[k]) * c * d, C0[2] += (1 - r[k]) * d * d;
+        }
+        for (int e = 0; e < 3; e++) C1[e] /= s1, C0[e] /= s0;
+        double det1 = C1[0] * C1[2] - C1[1] * C1[1], det0 = C0[0] * C0[2] - C0[1] * C0[1];
+        if (!(det1 > 0) || !(det0 > 0)) return -1;
+        *w1 = s1 / n;
+        double change = 0;
+        for (int64_t k = 0; k < n; k++) {
+            double a = X[2 * k] - m1[0], b = X[2 * k + 1] - m1[1], c = X[2 * k] - m0[0], d = X[2 * k + 1] - m0[1];
+            double q1 = (C1[2] * a * a - 2 * C1[1] * a * b + C1[0] * b * b) / det1;
+            double q0 = (C0[2] * c * c - 2 * C0[1] * c * d + C0[0] * d * d) / det0;
+            double l1 = log(*w1) - 0.5 * (q1 + log(det1)), l0 = log(1 - *w1) - 0.5 * (q0 + log(det0));
+            double next = 1 / (1 + exp(l0 - l1));
+            change = fmax(change, fabs(next - r[k]));
+            r[k] = next;
+        }
+        if (change < 1e-6) break;
+    }
+    double C[3] = {0.5 * (C1[0] + C0[0]), 0.5 * (C1[1] + C0[1]), 0.5 * (C1[2] + C0[2])};
+    double det = C[0] * C[2] - C[1] * C[1], a = m1[0] - m0[0], b = m1[1] - m0[1];
+    return sqrt((C[2] * a * a - 2 * C[1] * a * b + C[0] * b * b) / det);
 }
 
 int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOptions* opt_in, uint8_t* rejected,
@@ -258,15 +300,18 @@ int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOpt
     int64_t n = pairs->n;
     if (D <= 0) return fail(err, err_size, "web gap: dimension %d is not positive", D);
     if (!pairs->sub) return fail(err, err_size, "web gap: the rows must be pairs (image and text)");
-    if (!(opt.web_start_keep > 0 && opt.web_start_keep <= 1) || !(opt.web_keep_p > 0.5 && opt.web_keep_p < 1))
-        return fail(err, err_size, "web gap: start fraction %g must be in (0, 1] and keep quantile %g in (0.5, 1)",
-                    opt.web_start_keep, opt.web_keep_p);
+    if (!(opt.web_start_keep > 0 && opt.web_start_keep <= 1) || !(opt.web_tail_p > 0.5 && opt.web_tail_p < 1) ||
+        !(opt.web_separation > 0))
+        return fail(err, err_size,
+                    "web gap: start fraction %g must be in (0, 1], tail quantile %g in (0.5, 1), separation %g positive",
+                    opt.web_start_keep, opt.web_tail_p, opt.web_separation);
     int64_t n_start = (int64_t)ceil(opt.web_start_keep * (double)n);
     if (n_start < 2 || n < 2)
         return fail(err, err_size, "web gap: %lld pairs; the first estimate takes %.0f%% of them and needs at least 2",
                     (long long)n, 100 * opt.web_start_keep);
 
-    // 1. start from the pairs with the highest CLIP cosine
+    // 1. start from the pairs with the highest CLIP cosine; X[k] = (log m2, cosine) per pair
+    double* X = mallocCheck(sizeof(double) * 2 * n);
     CosineRank* rank = mallocCheck(sizeof(CosineRank) * n);
     double* v = mallocCheck(sizeof(double) * D);
     double* t = mallocCheck(sizeof(double) * D);
@@ -276,7 +321,7 @@ int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOpt
         get_row(&texts, k, D, t);
         double vt = 0, vv = 0, tt = 0;
         for (int i = 0; i < D; i++) vt += v[i] * t[i], vv += v[i] * v[i], tt += t[i] * t[i];
-        rank[k].cosine = vv > 0 && tt > 0 ? vt / sqrt(vv * tt) : -2.0;
+        rank[k].cosine = X[2 * k + 1] = vv > 0 && tt > 0 ? vt / sqrt(vv * tt) : 0.0;
         rank[k].k = k;
     }
     qsort(rank, n, sizeof *rank, cmp_cosine_desc);
@@ -286,44 +331,67 @@ int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOpt
     free(v);
     free(t);
 
-    // 2. Mahalanobis rounds: keep the pairs within the scaled chi^2 quantile, until stable
+    // 2. rounds: estimate from the kept pairs; fit two populations to (log m2, cosine) of all
+    //    pairs and keep the genuine one when they are separated; otherwise reject only the tail.
+    //    m2 is cross-fitted: the pairs of each parity (k % 2) are measured under the estimate from
+    //    the kept pairs of the other, so that kept and rejected pairs are equally out of sample.
     double* mu = mallocCheck(sizeof(double) * D);
     double* sigma = mallocCheck(sizeof(double) * D * D);
     double* L = mallocCheck(sizeof(double) * D * D);
     double* m2 = mallocCheck(sizeof(double) * n);
-    double* kept_m2 = mallocCheck(sizeof(double) * n);
-    double ratio = chi2_quantile_over_median(D, opt.web_keep_p);
+    double* resp = mallocCheck(sizeof(double) * n);
+    double* sorted = mallocCheck(sizeof(double) * n);
+    uint8_t* half = mallocCheck(n);
+    double z_tail = normal_quantile(opt.web_tail_p);
     int64_t used = n_start;
-    int rc = 0, round;
-    for (round = 0; round < opt.web_max_iter; round++) {
-        paired_moments(pairs, keep, D, mu, sigma, &used);
-        char chol_err[400];
-        if (cholesky_f64_cpu(L, sigma, D, &opt.chol, NULL, chol_err, sizeof chol_err)) {
-            rc = fail(err, err_size, "web gap: rejection round %d: %s", round + 1, chol_err);
-            break;
+    int rc = 0;
+    for (int round = 0; round < opt.web_max_iter && rc == 0; round++) {
+        for (int h = 0; h < 2 && rc == 0; h++) {
+            for (int64_t k = 0; k < n; k++) half[k] = keep[k] && k % 2 == h;
+            paired_moments(pairs, half, D, mu, sigma, &used);
+            char chol_err[400];
+            if (used < 2)
+                rc = fail(err, err_size, "web gap: rejection round %d: %lld kept pairs of parity %d; each half needs at least 2",
+                          round + 1, (long long)used, h);
+            else if (cholesky_f64_cpu(L, sigma, D, &opt.chol, NULL, chol_err, sizeof chol_err))
+                rc = fail(err, err_size, "web gap: rejection round %d: %s", round + 1, chol_err);
+            else
+                mahalanobis(pairs, 1 - h, D, mu, L, m2);
         }
-        mahalanobis(pairs, D, mu, L, m2);
-        int64_t n_kept = 0;
-        for (int64_t k = 0; k < n; k++)
-            if (keep[k]) kept_m2[n_kept++] = m2[k];
-        qsort(kept_m2, n_kept, sizeof(double), cmp_double);
-        double median = n_kept % 2 ? kept_m2[n_kept / 2] : 0.5 * (kept_m2[n_kept / 2 - 1] + kept_m2[n_kept / 2]);
-        double cutoff = median * ratio;
+        if (rc) break;
+        for (int64_t k = 0; k < n; k++) {
+            X[2 * k] = log(fmax(m2[k], 1e-300));
+            resp[k] = keep[k] ? 0.9 : 0.1;
+        }
+        double w1 = 0, m1[2] = {0, 0}, m0[2] = {0, 0};
+        double sep = mixture2(X, n, resp, &w1, m1, m0);
+        int mixture = sep >= opt.web_separation && w1 >= 0.5 && m1[0] < m0[0];
+        double cutoff = 0;
+        if (!mixture) {  // robust normal fit to log m2 from its lower half: median and quartile
+            for (int64_t k = 0; k < n; k++) sorted[k] = X[2 * k];
+            qsort(sorted, n, sizeof(double), cmp_double);
+            double median = sorted[n / 2], q25 = sorted[n / 4];
+            cutoff = median + z_tail * (median - q25) / 0.6744897501960817;
+        }
         int64_t changed = 0, now_kept = 0;
         for (int64_t k = 0; k < n; k++) {
-            uint8_t in = m2[k] <= cutoff;
+            uint8_t in = mixture ? resp[k] >= 0.5 : X[2 * k] <= cutoff;
             changed += in != keep[k];
             now_kept += in;
             keep[k] = in;
         }
-        LOG_DEBUG("web gap: round %d: cutoff %.4g (median %.4g x %.4g), %lld of %lld pairs kept, %lld changed",
-                  round + 1, cutoff, median, ratio, (long long)now_kept, (long long)n, (long long)changed);
+        if (mixture)
+            LOG_DEBUG("web gap: round %d: two populations, separation %.2f, %.1f%% genuine; %lld of %lld pairs kept",
+                      round + 1, sep, 100 * w1, (long long)now_kept, (long long)n);
+        else
+            LOG_DEBUG("web gap: round %d: no second population (separation %.2f); tail beyond log m2 = %.4g rejected; "
+                      "%lld of %lld pairs kept", round + 1, sep, cutoff, (long long)now_kept, (long long)n);
         if (now_kept < 2) {
             rc = fail(err, err_size, "web gap: only %lld of %lld pairs survive the rejection; the covariance needs at least 2",
                       (long long)now_kept, (long long)n);
             break;
         }
-        if (changed == 0) break;
+        if (changed * 1000 <= n) break;  // stable to 0.1% of the pairs
     }
     if (rc == 0) {
         double shrinkage = paired_moments(pairs, keep, D, mu, sigma, &used);
@@ -336,12 +404,15 @@ int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOpt
                 for (int64_t k = 0; k < n; k++) rejected[k] = !keep[k];
         }
     }
+    free(X);
     free(keep);
     free(mu);
     free(sigma);
     free(L);
     free(m2);
-    free(kept_m2);
+    free(resp);
+    free(sorted);
+    free(half);
     return rc;
 }
 

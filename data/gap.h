@@ -44,8 +44,10 @@ typedef struct {
 typedef struct {
     double psd_floor_rel;   // unpaired: floor = psd_floor_rel * (sum of positive eigenvalues) / D
     double web_start_keep;  // web: fraction of pairs, highest CLIP cosine first, of the first estimate
-    double web_keep_p;      // web: a pair is kept while its squared Mahalanobis distance is within the
-                            // chi^2_D quantile p, scaled by the kept pairs' median (docs/GAP.md)
+    double web_separation;  // web: the smallest separation d' of the two fitted populations (genuine,
+                            // mismatched) that counts as a second population (docs/GAP.md)
+    double web_tail_p;      // web: without a second population, only the tail beyond this quantile
+                            // of the (robustly fitted) log Mahalanobis distances is rejected
     int web_max_iter;       // web: rejection rounds at most
     CholeskyPolicy chol;    // jitter policy of the final factor
 } GapOptions;
@@ -69,8 +71,9 @@ typedef struct {
 // Needs at least 2 pairs.
 int gap_estimate_paired(GapEstimate* out, const GapRows* pairs, int D, const GapOptions* opt, char* err,
                         size_t err_size);
-// web: robust rejection of mismatched pairs (CLIP-cosine start, then Mahalanobis rounds), then
-// paired on the kept ones. rejected [n] (may be NULL) receives 1 for each rejected pair.
+// web: robust rejection of mismatched pairs (CLIP-cosine start, then rounds of a two-population
+// fit to the Mahalanobis distance and the CLIP cosine), then paired on the kept ones.
+// rejected [n] (may be NULL) receives 1 for each rejected pair.
 int gap_estimate_web(GapEstimate* out, const GapRows* pairs, int D, const GapOptions* opt, uint8_t* rejected,
                      char* err, size_t err_size);
 // unpaired: mu = mean V - mean T; Sigma = Cov V - Cov T with eigenvalues raised to the PSD floor.

@@ -31,10 +31,13 @@ static void usage(FILE* out) {
             "web:\n"
             "  --mismatch F         pair this fraction of the chosen captions with another image on purpose,\n"
             "                       and report how many of them the estimator rejects (default 0)\n"
-            "  --web-keep-p P       keep pairs within the chi^2_D quantile P of the Mahalanobis distance,\n"
-            "                       scaled by the kept pairs' median (default 0.999)\n"
             "  --web-start F        first estimate from this fraction of the pairs, highest CLIP cosine\n"
             "                       first (default 0.5)\n"
+            "  --web-separation S   two fitted populations (genuine, mismatched) of (log Mahalanobis\n"
+            "                       distance, CLIP cosine) count as such when their separation d' >= S\n"
+            "                       (default 2.0)\n"
+            "  --web-tail-p P       otherwise only the tail beyond the quantile P of the log distances is\n"
+            "                       rejected (default 0.999)\n"
             "  --web-max-iter N     rejection rounds at most (default 20)\n"
             "unpaired:\n"
             "  --split disjoint|all disjoint (default): images of a random half and captions of the other,\n"
@@ -82,7 +85,7 @@ typedef struct {
     const char* prior;
     const char* split;
     long long seed, pairs, dim, web_max_iter;
-    double pair_fraction, mismatch, sigma2, psd_floor, web_keep_p, web_start;
+    double pair_fraction, mismatch, sigma2, psd_floor, web_tail_p, web_start, web_separation;
     int has_pairs, has_fraction, has_mismatch, has_sigma2, has_dim, has_split, has_psd_floor, has_web;
 } Args;
 
@@ -108,7 +111,8 @@ static int parse_args(int argc, char** argv, Args* a, int* help) {
     a->sigma2 = 0.016;
     GapOptions defaults = gap_options_default();
     a->psd_floor = defaults.psd_floor_rel;
-    a->web_keep_p = defaults.web_keep_p;
+    a->web_tail_p = defaults.web_tail_p;
+    a->web_separation = defaults.web_separation;
     a->web_start = defaults.web_start_keep;
     a->web_max_iter = defaults.web_max_iter;
     *help = 0;
@@ -135,7 +139,8 @@ static int parse_args(int argc, char** argv, Args* a, int* help) {
         else if (!strcmp(o, "--mismatch")) rc = parse_double(o, v, &a->mismatch), a->has_mismatch = 1;
         else if (!strcmp(o, "--sigma2")) rc = parse_double(o, v, &a->sigma2), a->has_sigma2 = 1;
         else if (!strcmp(o, "--psd-floor")) rc = parse_double(o, v, &a->psd_floor), a->has_psd_floor = 1;
-        else if (!strcmp(o, "--web-keep-p")) rc = parse_double(o, v, &a->web_keep_p), a->has_web = 1;
+        else if (!strcmp(o, "--web-tail-p")) rc = parse_double(o, v, &a->web_tail_p), a->has_web = 1;
+        else if (!strcmp(o, "--web-separation")) rc = parse_double(o, v, &a->web_separation), a->has_web = 1;
         else if (!strcmp(o, "--web-start")) rc = parse_double(o, v, &a->web_start), a->has_web = 1;
         else return error("unknown option '%s' (see --help)", o);
         if (rc) return rc;
@@ -175,7 +180,8 @@ int prep_gap_main(int argc, char** argv) {
 
     GapOptions opt = gap_options_default();
     opt.psd_floor_rel = a.psd_floor;
-    opt.web_keep_p = a.web_keep_p;
+    opt.web_tail_p = a.web_tail_p;
+    opt.web_separation = a.web_separation;
     opt.web_start_keep = a.web_start;
     opt.web_max_iter = (int)a.web_max_iter;
     GapInputOptions in_opt = gap_input_options_default();

@@ -18,6 +18,8 @@
 #include "common/check.h"
 #include "data/features.h"
 #include "data/gap.h"
+#include "data/gap_inputs.h"
+#include "data/synth.h"
 #include "data/prep.h"
 #include "kernels/philox.h"
 #include "tests/harness.h"
@@ -656,6 +658,90 @@ static void test_kl_gradients(void) {
 }
 
 
+// ---------------------------------------------------------------- the simulator
+
+// On tipcap-synth's CLIP-like features (Flickr30k test captions, D = 512, a fresh world seed),
+// where genuine and mismatched pairs overlap as in real CLIP (matched cosine about 0.29,
+// unpaired 0.19). Its truth is the gap g in v = normalize(c + g), before the normalisation and
+// beside the caption-to-consensus difference c - t, so the estimate of v - t is compared with it
+// in direction only: the mean, and the leading eigenvectors.
+static double top_subspace_overlap(const float* est, const float* truth, int D, int k) {
+    double* a = mallocCheck(sizeof(double) * D * D);
+    double* b = mallocCheck(sizeof(double) * D * D);
+    double* wa = mallocCheck(sizeof(double) * D);
+    double* wb = mallocCheck(sizeof(double) * D);
+    for (int e = 0; e < D * D; e++) a[e] = est[e], b[e] = truth[e];
+    LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', D, a, D, wa);
+    LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', D, b, D, wb);
+    double s = 0;  // ||Qa^T Qb||_F^2 / k over the top k eigenvectors (columns D-k..D-1)
+    for (int i = D - k; i < D; i++)
+        for (int j = D - k; j < D; j++) {
+            double d = 0;
+            for (int r = 0; r < D; r++) d += a[r * D + i] * b[r * D + j];
+            s += d * d;
+        }
+    free(a), free(b), free(wa), free(wb);
+    return s / k;
+}
+
+static void test_simulator(void) {
+    Corpus c;
+    char err[512];
+    REQUIRE(corpus_load("data/captions/flickr30k_karpathy_test.json", SPLIT_TEST, &c, err, sizeof err) == 0, "%s", err);
+    SynthOptions o = synth_default_options();
+    o.seed = test_seed();
+    FeatureStore fs;
+    REQUIRE(synth_generate(&o, &c, SPLIT_ALL, NULL, &fs, err, sizeof err) == 0, "%s", err);
+    REQUIRE(fs.true_gap_mu && fs.true_gap_cov, "the simulator stored no ground truth");
+    int D = fs.dim;
+    GapSetting settings[] = {GAP_PAIRED, GAP_UNPAIRED};
+    for (int s = 0; s < 2; s++) {
+        GapInputs in;
+        GapEstimate g;
+        REQUIRE(gap_inputs_select(&in, &fs, "synth", settings[s], NULL, err, sizeof err) == 0, "%s", err);
+        GapRows a = s == 0 ? gap_inputs_pair_rows(&in, &fs) : gap_inputs_image_rows(&in, &fs);
+        GapRows b = gap_inputs_text_rows(&in, &fs);
+        int rc = s == 0 ? gap_estimate_paired(&g, &a, D, NULL, err, sizeof err)
+                        : gap_estimate_unpaired(&g, &a, &b, D, NULL, err, sizeof err);
+        REQUIRE(rc == 0, "%s", err);
+        double dot = 0, n1 = 0, n2 = 0;
+        for (int i = 0; i < D; i++)
+            dot += (double)g.mu[i] * fs.true_gap_mu[i], n1 += (double)g.mu[i] * g.mu[i],
+                n2 += (double)fs.true_gap_mu[i] * fs.true_gap_mu[i];
+        double cosine = dot / sqrt(n1 * n2), overlap = top_subspace_overlap(g.cov, fs.true_gap_cov, D, 5);
+        printf("  simulator, %s: cos(mu, mu*) = %.3f, top-5 eigenspace overlap with Sigma* %.3f\n",
+               gap_setting_name(settings[s]), cosine, overlap);
+        CHECK(cosine > 0.8 && overlap > 0.8, "%s: the estimate does not point along the truth", gap_setting_name(settings[s]));
+        gap_free(&g);
+        gap_inputs_free(&in);
+    }
+    // web: 30% mismatched on purpose, and none
+    double fractions[] = {0.3, 0.0};
+    for (int f = 0; f < 2; f++) {
+        GapInputOptions io = gap_input_options_default();
+        io.mismatch = fractions[f];
+        io.seed = test_seed();
+        GapInputs in;
+        GapEstimate g;
+        REQUIRE(gap_inputs_select(&in, &fs, "synth", GAP_WEB, &io, err, sizeof err) == 0, "%s", err);
+        GapRows pairs = gap_inputs_pair_rows(&in, &fs);
+        uint8_t* rejected = mallocCheck(in.n_pairs);
+        REQUIRE(gap_estimate_web(&g, &pairs, D, NULL, rejected, err, sizeof err) == 0, "%s", err);
+        int64_t tp = 0, n_rej = 0;
+        for (int64_t k = 0; k < in.n_pairs; k++) n_rej += rejected[k], tp += rejected[k] && in.mismatched[k];
+        double recall = in.n_mismatched ? (double)tp / in.n_mismatched : 1, precision = n_rej ? (double)tp / n_rej : 1;
+        printf("  simulator, web with %lld of %lld pairs mismatched: rejected %lld, recall %.3f, precision %.3f\n",
+               (long long)in.n_mismatched, (long long)in.n_pairs, (long long)n_rej, recall, precision);
+        if (in.n_mismatched) CHECK(recall > 0.75 && precision > 0.75, "recall %.3f precision %.3f", recall, precision);
+        else CHECK(n_rej * 100 < in.n_pairs, "%lld of %lld clean pairs rejected", (long long)n_rej, (long long)in.n_pairs);
+        free(rejected);
+        gap_free(&g);
+        gap_inputs_free(&in);
+    }
+    features_free(&fs);
+    corpus_free(&c);
+}
+
 // ---------------------------------------------------------------- tipcap-prep gap
 
 // A feature store with an exact truth: image k has caption k (v = t + g, g ~ truth), and
@@ -940,6 +1026,7 @@ int main(void) {
     RUN(test_file_errors);
     RUN(test_kl_closed_form);
     RUN(test_kl_gradients);
+    RUN(test_simulator);
     RUN(test_cli_paired);
     RUN(test_cli_web);
     RUN(test_cli_unpaired);
