@@ -37,7 +37,7 @@ struct __nv_bfloat162;
 #define __host__
 #define __constant__
 #define __forceinline__ inline __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
+#define __noinline__  // empty: GCC's own headers write __attribute__((__noinline__))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 #define __shared__ thread_local  // at block scope, thread_local implies static
