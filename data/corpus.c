@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,8 +143,10 @@ static int parse_karpathy(Builder* b, const cJSON* images) {
     return 0;
 }
 
+// An integral JSON number within +-2^53 (exact in a double); larger ones are refused before any
+// conversion (casting an out-of-range double to an integer is undefined).
 static int json_integer(const cJSON* v, long long* out) {
-    if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+    if (cJSON_IsNumber(v) && fabs(v->valuedouble) <= 9007199254740992.0 && v->valuedouble == floor(v->valuedouble)) {
         *out = (long long)v->valuedouble;
         return 1;
     }

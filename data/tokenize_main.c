@@ -4,6 +4,7 @@
 // Output is written only when every line succeeded: an error names the line and exits 1 with
 // nothing on stdout.
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,7 +137,8 @@ int main(int argc, char** argv) {
                 }
                 int k = 0;
                 for (cJSON* it = json->child; it; it = it->next, k++) {
-                    if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble) {
+                    if (!cJSON_IsNumber(it) || !(fabs(it->valuedouble) < 2147483648.0) ||
+                        it->valuedouble != floor(it->valuedouble)) {
                         fprintf(stderr, "tipcap-tokenize: stdin line %ld: element %d is not an integer id\n", line_no, k);
                         status = 1;
                         break;

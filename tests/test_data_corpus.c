@@ -127,6 +127,8 @@ static void test_bad_input(void) {
         {"{\"images\": [{\"id\": \"1\", \"file_name\": \"a\"}], \"annotations\": []}", "images[0].id: missing or not an integer"},
         {"{\"images\": [{\"id\": 1, \"file_name\": \"a\"}], \"annotations\": [{\"image_id\": 1}]}", "annotations[0].caption (image 1): missing"},
         {"{\"annotations\": {}}", "must be arrays"},
+        {"{\"annotations\": [{\"image_id\": 111111111111111111110, \"caption\": \"x\"}]}", "annotations[0].image_id: missing or not an integer"},
+        {"{\"images\": [{\"id\": 1e300, \"file_name\": \"a\"}], \"annotations\": []}", "images[0].id: missing or not an integer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         Corpus c;

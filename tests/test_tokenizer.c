@@ -256,6 +256,7 @@ static void test_program(void) {
     CHECK(run_tokenize("--decode", "[1, 99999]\n", out, sizeof out) == 1 && out[0] == '\0',
           "an id out of range must fail, got '%s'", out);
     CHECK(run_tokenize("--decode", "[1.5]\n", out, sizeof out) == 1, "a fractional id must fail");
+    CHECK(run_tokenize("--decode", "[1e300]\n", out, sizeof out) == 1 && out[0] == '\0', "a huge id must fail");
     CHECK(run_tokenize("--help", "", out, sizeof out) == 0 && strstr(out, "usage"), "--help");
 }
 
