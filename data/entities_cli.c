@@ -62,8 +62,9 @@ int prep_entities_main(int argc, char** argv) {
             split = (Split)s;
         } else if (!strcmp(a, "--min-count")) {
             char* end;
-            min_count = (int)strtol(v, &end, 10);
-            if (*end || min_count < 1) {
+            long m = strtol(v, &end, 10);
+            min_count = m > 0 && m <= 1000000 ? (int)m : -1;
+            if (*end || end == v || min_count < 1) {
                 fprintf(stderr, "tipcap-prep entities: --min-count: expected a positive integer, got '%s'\n", v);
                 return 2;
             }

@@ -1,5 +1,7 @@
 // tipcap-synth: captions -> an HDF5 feature file of simulated CLIP-like embeddings (data/synth.h).
 // For tests and the demo only: the embeddings are not CLIP's.
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,17 @@ static double parse_number(const char* opt, const char* s) {
     return v;
 }
 
+static long long parse_integer(const char* opt, const char* s, long long lo, long long hi) {
+    char* end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "tipcap-synth: %s: expected an integer in [%lld, %lld], got '%s'\n", opt, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
 int main(int argc, char** argv) {
     SynthOptions o = synth_default_options();
     const char *captions = NULL, *out = NULL, *vocab_path = NULL;
@@ -73,9 +86,9 @@ int main(int argc, char** argv) {
                 return 2;
             }
             split = (Split)s;
-        } else if (!strcmp(a, "--max-images")) max_images = (long)parse_number(a, v);
-        else if (!strcmp(a, "--dim")) o.dim = (int)parse_number(a, v);
-        else if (!strcmp(a, "--seed")) o.seed = (uint64_t)parse_number(a, v);
+        } else if (!strcmp(a, "--max-images")) max_images = (long)parse_integer(a, v, 1, 1LL << 40);
+        else if (!strcmp(a, "--dim")) o.dim = (int)parse_integer(a, v, 8, 8192);
+        else if (!strcmp(a, "--seed")) o.seed = (uint64_t)parse_integer(a, v, 0, LLONG_MAX);
         else if (!strcmp(a, "--text-mean")) o.text_mean = parse_number(a, v);
         else if (!strcmp(a, "--text-content")) o.text_content = parse_number(a, v);
         else if (!strcmp(a, "--text-noise")) o.text_noise = parse_number(a, v);

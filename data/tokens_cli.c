@@ -73,9 +73,10 @@ int prep_tokens_main(int argc, char** argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--max-len")) {
-            max_len = (int)strtol(v, &end, 10);
-            if (*end || max_len < 1) {
-                fprintf(stderr, "tipcap-prep tokens: --max-len: expected a positive integer, got '%s'\n", v);
+            long m = strtol(v, &end, 10);
+            max_len = m > 0 && m <= 100000 ? (int)m : -1;
+            if (*end || end == v || max_len < 1) {
+                fprintf(stderr, "tipcap-prep tokens: --max-len: expected an integer in [1, 100000], got '%s'\n", v);
                 return 2;
             }
         } else {
