@@ -72,10 +72,6 @@ int dataset_build(const Corpus* corpus, Split split, const FeatureStore* fs, Tok
     DatasetOptions o = opt ? *opt : DATASET_OPTIONS_DEFAULT;
     int n = 0;
     corpus_count(corpus, split, NULL, &n);
-    if (n == 0) {
-        set_err(err, err_size, "the corpus has no captions in split %s", split_name(split));
-        return -1;
-    }
     // Rows of the feature store by (image key, caption); rows of one key chained in file order.
     StrMap rows;
     strmap_init(&rows, (size_t)fs->n_texts);
@@ -99,11 +95,12 @@ int dataset_build(const Corpus* corpus, Split split, const FeatureStore* fs, Tok
     ds->n = n;
     ds->dim = fs->dim;
     ds->text_emb = fs->text_emb;
-    ds->text_rows = mallocCheck((size_t)n * sizeof(int64_t));
-    ds->corpus_caption = mallocCheck((size_t)n * sizeof(int32_t));
-    ds->lengths = mallocCheck((size_t)n * sizeof(int32_t));
+    size_t n_rows = (size_t)(n ? n : 1);
+    ds->text_rows = mallocCheck(n_rows * sizeof(int64_t));
+    ds->corpus_caption = mallocCheck(n_rows * sizeof(int32_t));
+    ds->lengths = mallocCheck(n_rows * sizeof(int32_t));
     ds->entity_offsets = callocCheck((size_t)n + 1, sizeof(int32_t));
-    int32_t** caption_ids = mallocCheck((size_t)n * sizeof(int32_t*));
+    int32_t** caption_ids = mallocCheck((size_t)(n ? n : 1) * sizeof(int32_t*));
     int status = 0, k = 0;
     size_t ent_cap = 0;
     for (int i = 0; i < corpus->n_images && status == 0; i++) {
@@ -165,7 +162,7 @@ int dataset_build(const Corpus* corpus, Split split, const FeatureStore* fs, Tok
         int L = o.max_len > 0 ? o.max_len : length_percentile(ds->lengths, n, o.len_percentile);
         if (L < 1) L = 1;
         ds->max_len = L;
-        ds->tokens = mallocCheck((size_t)n * (size_t)L * sizeof(int32_t));
+        ds->tokens = mallocCheck(n_rows * (size_t)L * sizeof(int32_t));
         for (int i = 0; i < n; i++) {
             int m = ds->lengths[i];
             if (m > L) {

@@ -17,7 +17,8 @@
 // c = s * G; data-parallel rank r of w takes [c + r*G/w, c + (r+1)*G/w). So one process with
 // global batch G and two with G/2 each see the same samples. An epoch has floor(n / G) steps; the
 // last n mod G samples of each epoch's permutation are not used in that epoch (they differ from
-// epoch to epoch). The position (epoch, cursor) after a step restores the same next batch.
+// epoch to epoch). The position (epoch, cursor) after a step restores the same next batch; it
+// counts global samples, so a run may resume with another number of ranks for the same G.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -56,7 +57,8 @@ typedef struct {
 // (/images/keys of its image_index) equals the corpus image's key; rows with image_index -1 match
 // any image. A caption without a row is an error naming the caption, the image and the file.
 // `vocab` may be NULL (no entities). For a validation dataset pass the training L as max_len.
-// Returns 0, or -1 with a message in err.
+// A split without captions gives n = 0 (train_iter_init then refuses it). Returns 0, or -1
+// with a message in err.
 int dataset_build(const Corpus* corpus, Split split, const FeatureStore* fs, Tokenizer* tok,
                   const EntityVocab* vocab, const DatasetOptions* opt, Dataset* ds,
                   char* err, size_t err_size);

@@ -129,8 +129,12 @@ static void test_pairing_rules_and_errors(void) {
           (long long)ds.text_rows[3], (long long)ds.text_rows[4]);
     dataset_free(&ds);
     Dataset none;
-    CHECK(dataset_build(&c, SPLIT_VAL, &fs, tok, NULL, NULL, &none, err, sizeof err) == -1 && strstr(err, "split val"),
-          "empty split: %s", err);
+    CHECK(dataset_build(&c, SPLIT_VAL, &fs, tok, NULL, NULL, &none, err, sizeof err) == 0 && none.n == 0,
+          "an empty split gives an empty dataset: %s", err);
+    TrainIterator it;
+    CHECK(train_iter_init(&it, &none, 1, 1, 0, 1, err, sizeof err) == -1 && strstr(err, "0 training samples"),
+          "which cannot train: %s", err);
+    dataset_free(&none);
     caps[3] = "other text";
     CHECK(dataset_build(&c, SPLIT_TRAIN, &fs, tok, NULL, NULL, &none, err, sizeof err) == -1 && strstr(err, "\"b.jpg\"") &&
               strstr(err, "free text"), "a caption without a row is named: %s", err);
