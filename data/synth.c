@@ -328,14 +328,18 @@ int synth_generate(const SynthOptions* o, const Corpus* corpus, Split split, con
     }
 
     // Texts, then images from the consensus of their captions.
-    double* content = mallocCheck((size_t)n_txt * D * sizeof(double));  // u of each caption
+    float* content = mallocCheck((size_t)n_txt * D * sizeof(float));  // u of each caption
 #pragma omp parallel
     {
+        double* u = mallocCheck((size_t)D * sizeof(double));
         double* tmp = mallocCheck((size_t)D * sizeof(double));
 #pragma omp for schedule(dynamic, 64)
-        for (int t = 0; t < n_txt; t++)
+        for (int t = 0; t < n_txt; t++) {
             text_embedding(o, m, word_vecs, word_ids + word_off[t], word_off[t + 1] - word_off[t],
-                           STREAM_CAPTION_NOISE + (uint64_t)t, content + (size_t)t * D, tmp, fs->text_emb + (size_t)t * D);
+                           STREAM_CAPTION_NOISE + (uint64_t)t, u, tmp, fs->text_emb + (size_t)t * D);
+            for (int j = 0; j < D; j++) content[(size_t)t * D + j] = (float)u[j];
+        }
+        free(u);
         free(tmp);
     }
 #pragma omp parallel
