@@ -336,6 +336,14 @@ char* config_to_json(const Config* cfg) {
     return s;
 }
 
+// Markdown table cells: a '|' would end the cell.
+static void print_cell(const char* s) {
+    for (; *s; s++) {
+        if (*s == '|') putchar('\\');
+        putchar(*s);
+    }
+}
+
 void config_print_schema(const ConfigField* schema, int n_fields, int markdown) {
     if (markdown) printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
     for (int i = 0; i < n_fields; i++) {
@@ -343,8 +351,14 @@ void config_print_schema(const ConfigField* schema, int n_fields, int markdown) 
         const char* def = f->default_json ? f->default_json : "(required)";
         if (markdown) {
             printf("| `%s` | %s", f->key, type_name(f->type));
-            if (f->choices) printf(" (%s)", f->choices);
-            printf(" | `%s` | %s |\n", def, f->help);
+            if (f->choices) {
+                printf(" (");
+                print_cell(f->choices);
+                printf(")");
+            }
+            printf(" | `%s` | ", def);
+            print_cell(f->help);
+            printf(" |\n");
         } else {
             printf("  %-32s %-8s %-14s %s\n", f->key, type_name(f->type), def, f->help);
         }

@@ -10,3 +10,5 @@ tipcap-train_SRCS := train/train_main.c
 TESTS += test_model
 test_model_SRCS := tests/test_model.c
 GPU_TESTS += test_model
+TESTS += test_train
+test_train_SRCS := tests/test_train.c

@@ -338,6 +338,9 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     Report report;
     if (dist->rank == 0) report_open(&report, tc->dir, t.total_steps, step);
     int local = tc->batch_size / dist->world;
+    // Test hook: TIPCAP_FAULT_NAN_STEP=k makes step k's loss NaN, to exercise the stop below.
+    const char* fault = getenv("TIPCAP_FAULT_NAN_STEP");
+    long nan_step = fault ? atol(fault) : 0;
     double t_last = timer_now();
     long tokens_since = 0;
     int status = 0;
@@ -357,6 +360,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
         }
         dist_allreduce_sum(dist, t.be, model_grads(t.model), model_total_params(t.model));
         double loss = dist_sum_double(dist, loss_sum) / n_targets;
+        if (step + 1 == nan_step) loss = NAN;
         if (!isfinite(loss)) {
             if (dist->rank == 0)
                 LOG_ERROR("loss is %g at step %ld (epoch %lld, batch of samples starting at data position %lld): stopping; "

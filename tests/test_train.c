@@ -1,0 +1,330 @@
+// tipcap-train and tipcap-infer as a user runs them, on simulated features of real captions:
+// the loss falls, a run killed with SIGKILL and resumed gives bit-identical losses and weights,
+// two MPI ranks give the losses of one process with the same global batch, a damaged checkpoint is
+// a clear error and is left as it is, bad input is a clear error, and prompts steer captions.
+#include <cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "tests/harness.h"
+#include "train/safetensors.h"
+
+static char dir[64];          // the test's scratch directory
+static char corpus[128];      // 400 COCO val images with their captions
+static char features[128];    // their simulated features (D = 64)
+static char config[128];      // a tiny model
+
+// Runs a shell command; returns its exit status. Output goes to `log` (appended).
+static int sh(const char* log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static int sh(const char* log, const char* fmt, ...) {
+    char cmd[4096], full[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "(%s) >> %s 2>&1", cmd, log);
+    int rc = system(full);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static char* slurp(const char* path) {
+    FILE* f = fopen(path, "rb");
+    if (!f) return strdupCheck("");
+    fclose(f);
+    return readFileCheck(path, NULL);
+}
+
+static int setup(void) {
+    snprintf(dir, sizeof dir, "/tmp/tipcap_train_XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    // the first 400 images of the shipped COCO val captions
+    char* text = readFileCheck("data/captions/coco_karpathy_val.json", NULL);
+    cJSON* all = cJSON_Parse(text);
+    free(text);
+    cJSON* subset = cJSON_CreateObject();
+    int n = 0;
+    for (cJSON* img = all->child; img && n < 400; img = img->next, n++)
+        cJSON_AddItemToObject(subset, img->string, cJSON_Duplicate(img, 1));
+    char* out = cJSON_Print(subset);
+    snprintf(corpus, sizeof corpus, "%s/corpus.json", dir);
+    FILE* f = fopenCheck(corpus, "wb");
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    cJSON_Delete(subset);
+    cJSON_Delete(all);
+    snprintf(features, sizeof features, "%s/features.h5", dir);
+    char log[128];
+    snprintf(log, sizeof log, "%s/setup.log", dir);
+    if (sh(log, "bin/tipcap-synth --captions %s --out %s --dim 64 --seed 7", corpus, features)) return -1;
+    snprintf(config, sizeof config, "%s/tiny.json", dir);
+    f = fopenCheck(config, "wb");
+    fprintf(f,
+            "{\"run\": {\"name\": \"tiny\", \"device\": \"cpu\", \"seed\": 5},\n"
+            " \"data\": {\"corpus\": \"%s\", \"features\": \"%s\", \"val_split\": \"none\", \"max_len\": 16},\n"
+            " \"mapping\": {\"setting\": \"text\", \"sigma2\": 0.016},\n"
+            " \"model\": {\"prefix_len\": 2, \"width\": 32, \"dec_layers\": 2, \"dec_heads\": 2, \"int_layers\": 1,\n"
+            "           \"int_heads\": 2, \"proj_hidden\": 32, \"max_prompts\": 3, \"max_len\": 20, \"vocab\": \"corpus\"},\n"
+            " \"train\": {\"batch_size\": 8, \"steps\": 12, \"lr\": 3e-3, \"warmup_steps\": 2, \"log_every\": 1,\n"
+            "           \"checkpoint_every\": 1, \"keep_checkpoints\": 20}}\n",
+            corpus, features);
+    fclose(f);
+    return 0;
+}
+
+// The columns of metrics.csv that must not depend on timing: step,epoch,loss,val_loss,lr,grad_norm.
+static char* deterministic_metrics(const char* run) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    char* text = slurp(path);
+    size_t cap = strlen(text) + 1, len = 0;
+    char* out = mallocCheck(cap);
+    out[0] = '\0';
+    char* save;
+    for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int commas = 0;
+        for (char* p = line; *p; p++)
+            if (*p == ',' && ++commas == 6) { *p = '\0'; break; }
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+    }
+    free(text);
+    return out;
+}
+
+static double metric_loss(const char* run, long step) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    char* text = slurp(path);
+    double loss = NAN;
+    char* save;
+    for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        long s;
+        int e;
+        double l;
+        if (sscanf(line, "%ld,%d,%lf", &s, &e, &l) == 3 && s == step) loss = l;
+    }
+    free(text);
+    return loss;
+}
+
+static void test_config_doc_in_sync(void) {
+    char log[128], doc[128];
+    snprintf(log, sizeof log, "%s/doc.md", dir);
+    REQUIRE(sh(log, "bin/tipcap-train --print-config-doc") == 0, "--print-config-doc failed");
+    char* generated = slurp(log);
+    snprintf(doc, sizeof doc, "docs/CONFIG.md");
+    char* documented = slurp(doc);
+    CHECK(strstr(documented, generated) != NULL,
+          "docs/CONFIG.md does not hold the current key table: regenerate it with bin/tipcap-train --print-config-doc");
+    free(generated);
+    free(documented);
+}
+
+static void test_loss_falls(void) {
+    char log[128], run[128];
+    snprintf(run, sizeof run, "%s/falls", dir);
+    snprintf(log, sizeof log, "%s/falls.log", dir);
+    int rc = sh(log, "bin/tipcap-train --config %s --set run.dir=%s --set train.steps=60 --set train.checkpoint_every=60",
+                config, run);
+    REQUIRE(rc == 0, "training failed (see %s)", log);
+    double first = metric_loss(run, 1), last = metric_loss(run, 60);
+    printf("  loss %.3f at step 1, %.3f at step 60\n", first, last);
+    CHECK(last < first - 1.0, "the loss did not fall: %.3f -> %.3f", first, last);
+    char svg[160];
+    snprintf(svg, sizeof svg, "%s/loss.svg", run);
+    char* s = slurp(svg);
+    CHECK(strstr(s, "<svg") && strstr(s, "<polyline"), "no loss curve in %s", svg);
+    free(s);
+}
+
+static void test_kill_and_resume_bit_identical(void) {
+    char log[128], whole[128], killed[128];
+    snprintf(log, sizeof log, "%s/resume.log", dir);
+    snprintf(whole, sizeof whole, "%s/whole", dir);
+    snprintf(killed, sizeof killed, "%s/killed", dir);
+    REQUIRE(sh(log, "bin/tipcap-train --config %s --set run.dir=%s", config, whole) == 0, "uninterrupted run failed");
+    // the same run, killed with SIGKILL once its 5th checkpoint exists, then resumed
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "a", stderr);
+        char set_dir[160];
+        snprintf(set_dir, sizeof set_dir, "run.dir=%s", killed);
+        execl("bin/tipcap-train", "tipcap-train", "--config", config, "--set", set_dir, (char*)NULL);
+        _exit(127);
+    }
+    char marker[200];
+    snprintf(marker, sizeof marker, "%s/checkpoints/step_00000005", killed);
+    int waited = 0;
+    while (access(marker, F_OK) != 0 && waited++ < 1200) usleep(50000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFSIGNALED(status), "the run finished before it could be killed");
+    REQUIRE(sh(log, "bin/tipcap-train --resume %s", killed) == 0, "resume failed (see %s)", log);
+    char* a = deterministic_metrics(whole);
+    char* b = deterministic_metrics(killed);
+    CHECK(!strcmp(a, b), "metrics differ after kill -9 and resume:\n--- uninterrupted\n%s--- resumed\n%s", a, b);
+    free(a);
+    free(b);
+    char pa[200], pb[200];
+    snprintf(pa, sizeof pa, "%s/checkpoints/step_00000012/model.safetensors", whole);
+    snprintf(pb, sizeof pb, "%s/checkpoints/step_00000012/model.safetensors", killed);
+    size_t la, lb;
+    char* wa = readFileCheck(pa, &la);
+    char* wb = readFileCheck(pb, &lb);
+    CHECK(la == lb && !memcmp(wa, wb, la), "the final weights differ");
+    free(wa);
+    free(wb);
+    snprintf(pa, sizeof pa, "%s/checkpoints/step_00000012/state.safetensors", whole);
+    snprintf(pb, sizeof pb, "%s/checkpoints/step_00000012/state.safetensors", killed);
+    SafeTensors sa, sb;
+    char err[256];
+    REQUIRE(safetensors_read(pa, &sa, err, sizeof err) == 0, "%s", err);
+    REQUIRE(safetensors_read(pb, &sb, err, sizeof err) == 0, "%s", err);
+    const char* names[] = {"adam.m", "adam.v"};
+    for (int i = 0; i < 2; i++) {  // the metadata differs: it holds each run's run.dir
+        const StTensor* ta = safetensors_find(&sa, names[i]);
+        const StTensor* tb = safetensors_find(&sb, names[i]);
+        CHECK(ta && tb && ta->nbytes == tb->nbytes && !memcmp(sa.data + ta->offset, sb.data + tb->offset, ta->nbytes),
+              "the final %s differs", names[i]);
+    }
+    CHECK(!strcmp(safetensors_meta(&sa, "step"), safetensors_meta(&sb, "step")) &&
+          !strcmp(safetensors_meta(&sa, "data_cursor"), safetensors_meta(&sb, "data_cursor")), "the final state differs");
+    safetensors_free(&sa);
+    safetensors_free(&sb);
+}
+
+static void test_damaged_checkpoint(void) {
+    char log[128], run[128], path[256];
+    snprintf(log, sizeof log, "%s/damaged.log", dir);
+    snprintf(run, sizeof run, "%s/damaged", dir);
+    REQUIRE(sh(log, "bin/tipcap-train --config %s --set run.dir=%s --set train.steps=3", config, run) == 0, "training failed");
+    snprintf(path, sizeof path, "%s/checkpoints/step_00000003/model.safetensors", run);
+    size_t len;
+    char* bytes = readFileCheck(path, &len);
+    bytes[len - 5] ^= 0x40;
+    FILE* f = fopenCheck(path, "wb");
+    fwriteCheck(bytes, 1, len, f, path);
+    fclose(f);
+    char errlog[160];
+    snprintf(errlog, sizeof errlog, "%s/damaged.err", dir);
+    int rc = sh(errlog, "bin/tipcap-train --resume %s --set train.steps=6", run);
+    char* err = slurp(errlog);
+    CHECK(rc == 1, "resume from a damaged checkpoint exited with %d", rc);
+    CHECK(strstr(err, path) && strstr(err, "checksum mismatch"), "unclear error: %s", err);
+    size_t len2;
+    char* after = readFileCheck(path, &len2);
+    CHECK(len2 == len && !memcmp(after, bytes, len), "the damaged checkpoint was modified");
+    free(after);
+    free(bytes);
+    free(err);
+}
+
+static void test_mpi_two_ranks_equal_one(void) {
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) SKIP("mpirun not installed");
+    char log[128], one[128], two[128];
+    snprintf(log, sizeof log, "%s/mpi.log", dir);
+    snprintf(one, sizeof one, "%s/one", dir);
+    snprintf(two, sizeof two, "%s/two", dir);
+    const char* common = "--set train.steps=6 --set train.checkpoint_every=6";
+    REQUIRE(sh(log, "bin/tipcap-train --config %s --set run.dir=%s %s", config, one, common) == 0, "1-process run failed");
+    int rc = sh(log, "OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np 2 bin/tipcap-train --config %s "
+                     "--set run.dir=%s %s", config, two, common);
+    REQUIRE(rc == 0, "mpirun -np 2 failed (see %s)", log);
+    double worst = 0;
+    for (long s = 1; s <= 6; s++) {
+        double a = metric_loss(one, s), b = metric_loss(two, s);
+        worst = fmax(worst, fabs(a - b) / fabs(a));
+        CHECK(fabs(a - b) <= 1e-4 * fabs(a), "step %ld: loss %.7f with one process, %.7f with two", s, a, b);
+    }
+    printf("  2 ranks vs 1: worst relative loss difference %.2e over 6 steps\n", worst);
+}
+
+static void expect_failure(const char* name, const char* want, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+static void expect_failure(const char* name, const char* want, const char* fmt, ...) {
+    char cmd[2048], log[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/%s.err", dir, name);
+    int rc = sh(log, "%s", cmd);
+    char* err = slurp(log);
+    CHECK(rc != 0, "%s: exited 0", name);
+    CHECK(strstr(err, want) != NULL, "%s: the error does not say \"%s\":\n%s", name, want, err);
+    free(err);
+}
+
+static void test_bad_input(void) {
+    char run[128];
+    snprintf(run, sizeof run, "%s/bad", dir);
+    expect_failure("unknown_key", "train.lrate: unknown key", "bin/tipcap-train --config %s --set run.dir=%s --set train.lrate=1",
+                   config, run);
+    expect_failure("missing_features", "/nonexistent.h5", "bin/tipcap-train --config %s --set run.dir=%s "
+                   "--set data.features=/nonexistent.h5", config, run);
+    expect_failure("missing_config", "/nonexistent.json", "bin/tipcap-train --config /nonexistent.json");
+    // a gap file of another dimension
+    char gap[160], log[160];
+    snprintf(gap, sizeof gap, "%s/gap32.h5", dir);
+    snprintf(log, sizeof log, "%s/gap.log", dir);
+    REQUIRE(sh(log, "bin/tipcap-prep gap --setting text --dim 32 --out %s", gap) == 0, "gap file");
+    expect_failure("gap_dim", "D = 32", "bin/tipcap-train --config %s --set run.dir=%s --set mapping.gap=%s", config, run, gap);
+    // a NaN loss at step 4 (the fault hook): the step is named, the checkpoint of step 3 is kept, nothing later
+    char nan_run[160], ckpt3[256], ckpt4[256];
+    snprintf(nan_run, sizeof nan_run, "%s/nan", dir);
+    expect_failure("nan_loss", "loss is nan at step 4", "TIPCAP_FAULT_NAN_STEP=4 bin/tipcap-train --config %s "
+                   "--set run.dir=%s", config, nan_run);
+    snprintf(ckpt3, sizeof ckpt3, "%s/checkpoints/step_00000003/model.safetensors", nan_run);
+    snprintf(ckpt4, sizeof ckpt4, "%s/checkpoints/step_00000004", nan_run);
+    SafeTensors st;
+    char err[256];
+    CHECK(safetensors_read(ckpt3, &st, err, sizeof err) == 0, "the last good checkpoint is not intact: %s", err);
+    safetensors_free(&st);
+    CHECK(access(ckpt4, F_OK) != 0, "a checkpoint was written after the NaN loss");
+    // inference: features of another dimension, an empty feature file, an unknown image in a prompt file
+    char ckpt[160], other[160], prompts[160];
+    snprintf(ckpt, sizeof ckpt, "%s/whole", dir);
+    snprintf(other, sizeof other, "%s/other.h5", dir);
+    REQUIRE(sh(log, "bin/tipcap-synth --captions %s --out %s --dim 48 --max-images 5", corpus, other) == 0, "features");
+    expect_failure("infer_dim", "D = 48", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json", ckpt, other, dir);
+    snprintf(prompts, sizeof prompts, "%s/prompts.json", dir);
+    FILE* f = fopenCheck(prompts, "wb");
+    fputs("{\"no_such_image.jpg\": [\"dog\"]}", f);
+    fclose(f);
+    expect_failure("infer_key", "no_such_image.jpg", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json "
+                   "--prompts %s", ckpt, features, dir, prompts);
+    char out[200];
+    snprintf(out, sizeof out, "%s/r.json", dir);
+    CHECK(access(out, F_OK) != 0, "a failed inference left %s behind", out);
+}
+
+int main(void) {
+    if (access("bin/tipcap-train", X_OK) != 0) {
+        printf("run from the repository root after make\n0 passed, 1 failed, 0 skipped\n");
+        return 1;
+    }
+    if (setup()) {
+        printf("FAIL setup: could not simulate the test data in %s\n0 passed, 1 failed, 0 skipped\n", dir);
+        return 1;
+    }
+    RUN(test_config_doc_in_sync);
+    RUN(test_loss_falls);
+    RUN(test_kill_and_resume_bit_identical);
+    RUN(test_damaged_checkpoint);
+    RUN(test_mpi_two_ranks_equal_one);
+    RUN(test_bad_input);
+    int rc = test_summary();
+    if (rc == 0) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return rc;
+}
