@@ -658,6 +658,92 @@ static void test_kl_gradients(void) {
 }
 
 
+// ---------------------------------------------------------------- input selection
+
+// An in-memory store: 100 images with 3 captions each (rows 3i..3i+2), and 10 captions without
+// an image. Only the indices matter here.
+static FeatureStore index_store(void) {
+    FeatureStore fs;
+    memset(&fs, 0, sizeof fs);
+    fs.dim = 4;
+    fs.n_images = 100;
+    fs.n_texts = 310;
+    fs.image_index = mallocCheck(sizeof(int64_t) * 310);
+    for (int k = 0; k < 310; k++) fs.image_index[k] = k < 300 ? k / 3 : -1;
+    return fs;
+}
+
+static void test_inputs_selection(void) {
+    FeatureStore fs = index_store();
+    GapInputOptions o = gap_input_options_default();
+    GapInputs a, b;
+    char err[512];
+    o.pairs = 50;
+    o.seed = test_seed();
+    REQUIRE(gap_inputs_select(&a, &fs, "s.h5", GAP_PAIRED, &o, err, sizeof err) == 0, "%s", err);
+    CHECK(a.n_pairs == 50 && a.n_available == 300 && a.mismatched == NULL, "n_pairs %lld", (long long)a.n_pairs);
+    for (int64_t k = 0; k < a.n_pairs; k++) {
+        CHECK(a.image_rows[k] == fs.image_index[a.text_rows[k]], "pair %lld is not a true pair", (long long)k);
+        CHECK(k == 0 || a.text_rows[k] > a.text_rows[k - 1], "text rows not distinct and ascending");
+    }
+    REQUIRE(gap_inputs_select(&b, &fs, "s.h5", GAP_PAIRED, &o, err, sizeof err) == 0, "%s", err);
+    CHECK(!memcmp(a.text_rows, b.text_rows, sizeof(int64_t) * 50), "same seed, different selection");
+    gap_inputs_free(&b);
+    o.seed++;
+    REQUIRE(gap_inputs_select(&b, &fs, "s.h5", GAP_PAIRED, &o, err, sizeof err) == 0, "%s", err);
+    CHECK(memcmp(a.text_rows, b.text_rows, sizeof(int64_t) * 50), "another seed, the same selection");
+    gap_inputs_free(&a);
+    gap_inputs_free(&b);
+    // a fraction; web with 20% mismatched, each with an image other than its own
+    o.pairs = 0;
+    o.pair_fraction = 0.5;
+    o.mismatch = 0.2;
+    REQUIRE(gap_inputs_select(&a, &fs, "s.h5", GAP_WEB, &o, err, sizeof err) == 0, "%s", err);
+    CHECK(a.n_pairs == 150 && a.n_mismatched == 30, "n_pairs %lld n_mismatched %lld", (long long)a.n_pairs,
+          (long long)a.n_mismatched);
+    int64_t flagged = 0;
+    for (int64_t k = 0; k < a.n_pairs; k++) {
+        int64_t own = fs.image_index[a.text_rows[k]];
+        flagged += a.mismatched[k];
+        CHECK(a.mismatched[k] ? a.image_rows[k] != own && a.image_rows[k] >= 0 && a.image_rows[k] < 100
+                              : a.image_rows[k] == own,
+              "pair %lld: image %lld, own %lld, mismatched %d", (long long)k, (long long)a.image_rows[k], (long long)own,
+              a.mismatched[k]);
+    }
+    CHECK(flagged == 30, "%lld flagged", (long long)flagged);
+    gap_inputs_free(&a);
+    // unpaired, disjoint: 50 images; the captions of the other 50 (150) and the 10 orphans
+    REQUIRE(gap_inputs_select(&a, &fs, "s.h5", GAP_UNPAIRED, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(a.n_images == 50 && a.n_texts == 160, "%lld images, %lld texts", (long long)a.n_images, (long long)a.n_texts);
+    uint8_t used[100] = {0};
+    for (int64_t i = 0; i < a.n_images; i++) used[a.image_set[i]] = 1;
+    for (int64_t k = 0; k < a.n_texts; k++) {
+        int64_t img = fs.image_index[a.text_set[k]];
+        CHECK(img < 0 || !used[img], "caption %lld of a used image %lld in the text set", (long long)a.text_set[k],
+              (long long)img);
+    }
+    gap_inputs_free(&a);
+    REQUIRE(gap_inputs_select(&a, &fs, "s.h5", GAP_TEXT, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(a.n_pairs == 0 && a.n_images == 0 && a.n_texts == 0, "text selects nothing");
+    gap_inputs_free(&a);
+    // errors
+    o = gap_input_options_default();
+    o.pairs = 301;
+    CHECK(gap_inputs_select(&a, &fs, "s.h5", GAP_PAIRED, &o, err, sizeof err) == -1 &&
+              strstr(err, "s.h5: 301 pairs asked for, but only 300 captions have an image"),
+          "\"%s\"", err);
+    o.pairs = 0;
+    o.pair_fraction = 0;
+    CHECK(gap_inputs_select(&a, &fs, "s.h5", GAP_PAIRED, &o, err, sizeof err) == -1 && strstr(err, "pair fraction 0"),
+          "\"%s\"", err);
+    for (int k = 0; k < 310; k++) fs.image_index[k] = -1;
+    CHECK(gap_inputs_select(&a, &fs, "s.h5", GAP_PAIRED, NULL, err, sizeof err) == -1 &&
+              strstr(err, "too few pairs for the paired setting: 0 selected of 0"),
+          "no captioned image: \"%s\"", err);
+    CHECK(a.text_rows == NULL, "partial selection left after an error");
+    free(fs.image_index);
+}
+
 // ---------------------------------------------------------------- the simulator
 
 // On tipcap-synth's CLIP-like features (Flickr30k test captions, D = 512, a fresh world seed),
@@ -1026,6 +1112,7 @@ int main(void) {
     RUN(test_file_errors);
     RUN(test_kl_closed_form);
     RUN(test_kl_gradients);
+    RUN(test_inputs_selection);
     RUN(test_simulator);
     RUN(test_cli_paired);
     RUN(test_cli_web);
