@@ -2,7 +2,6 @@
 // driver in cholesky.cu (see cholesky.h).
 #include "kernels/cholesky.h"
 
-#include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
