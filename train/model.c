@@ -440,7 +440,11 @@ static void sync_act_copy(Model* m) {
     if (m->params_act != (void*)m->master) m->be->cast_to_act(m->be, m->params_act, m->master, m->total);
 }
 
-void model_get_params(Model* m, float* host) { m->be->download(m->be, host, m->master, m->total * sizeof(float)); }
+void model_get_params(Model* m, float* host) { model_get_range(m, 0, m->total, host); }
+
+void model_get_range(Model* m, size_t offset, size_t n, float* host) {
+    m->be->download(m->be, host, m->master + offset, n * sizeof(float));
+}
 
 void model_set_params(Model* m, const float* host) {
     m->be->upload(m->be, m->master, host, m->total * sizeof(float));

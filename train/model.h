@@ -91,6 +91,8 @@ void model_set_trainable(Model* m, int train_gap, int train_decoder);
 
 // Host <-> device copies of the fp32 master weights (n = model_total_params floats).
 void model_get_params(Model* m, float* host);
+// n master weights from element `offset` (ParamInfo.offset) to the host.
+void model_get_range(Model* m, size_t offset, size_t n, float* host);
 void model_set_params(Model* m, const float* host);
 
 // Label smoothing of the cross-entropy (0 by default).

@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/timer.h"
 
-static const char* header = "step,epoch,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s\n";
+static const char* header = "step,epoch,loss,val_loss,lr,grad_norm,tokens_per_s,elapsed_s,kl\n";
 
 // Keeps the header and the rows with step <= keep_until (rewritten atomically).
 static void truncate_metrics(const char* path, long keep_until) {
@@ -48,8 +48,8 @@ void report_open(Report* r, const char* run_dir, long total_steps, long resume_s
 }
 
 void report_row(Report* r, const MetricsRow* row) {
-    fprintf(r->f, "%ld,%d,%.9g,%.9g,%.9g,%.9g,%.1f,%.1f\n", row->step, row->epoch, row->loss, row->val_loss, row->lr,
-            row->grad_norm, row->tokens_per_s, row->elapsed_s);
+    fprintf(r->f, "%ld,%d,%.9g,%.9g,%.9g,%.9g,%.1f,%.1f,%.9g\n", row->step, row->epoch, row->loss, row->val_loss, row->lr,
+            row->grad_norm, row->tokens_per_s, row->elapsed_s, row->kl);
     fflush(r->f);
 }
 

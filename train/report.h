@@ -12,6 +12,7 @@ typedef struct {
     double grad_norm;
     double tokens_per_s;
     double elapsed_s;
+    double kl;         // KL of the learnable Gaussian to its prior; NAN when it is fixed
 } MetricsRow;
 
 typedef struct {

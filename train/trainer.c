@@ -245,12 +245,11 @@ static double add_kl_gradient(Trainer* t) {
     const ParamInfo* pmu = model_find_param(m, "gap.mu");
     const ParamInfo* pl = model_find_param(m, "gap.chol");
     size_t n = pmu->numel + pl->numel;  // gap.mu and gap.chol are adjacent
-    float* params = mallocCheck(sizeof(float) * model_total_params(m));
+    float* params = mallocCheck(sizeof(float) * n);
     float* grads = mallocCheck(sizeof(float) * n);
-    model_get_params(m, params);
+    model_get_range(m, pmu->offset, n, params);
     be->download(be, grads, model_grads(m) + pmu->offset, sizeof(float) * n);
-    double kl = gap_kl(&t->prior, params + pmu->offset, params + pl->offset, (float)t->tc->kl_weight, grads,
-                       grads + pmu->numel);
+    double kl = gap_kl(&t->prior, params, params + pmu->numel, (float)t->tc->kl_weight, grads, grads + pmu->numel);
     be->upload(be, model_grads(m) + pmu->offset, grads, sizeof(float) * n);
     free(grads);
     free(params);
@@ -369,7 +368,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             status = 1;
             break;
         }
-        if (tc->learnable) add_kl_gradient(&t);
+        double kl = tc->learnable ? add_kl_gradient(&t) : NAN;
         double lr = lr_at(tc, step, t.total_steps);
         double norm = model_adamw_step(t.model, (float)lr, (float)tc->beta1, (float)tc->beta2, (float)tc->eps,
                                        (float)tc->weight_decay, (float)tc->grad_clip, (int)(step + 1));
@@ -383,7 +382,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             double now = timer_now();
             MetricsRow row = {.step = step, .epoch = (int)epoch, .loss = loss, .val_loss = val_loss, .lr = lr,
                               .grad_norm = norm, .tokens_per_s = (double)tokens_since / (now - t_last),
-                              .elapsed_s = now - t_start};
+                              .elapsed_s = now - t_start, .kl = kl};
             report_row(&report, &row);
             report_progress(&report, &row, do_val);
             t_last = now;
