@@ -1,6 +1,7 @@
 // tipcap-prep gap: estimates the modality gap of a data setting from a feature store and
 // writes the gap file (data/gap.h; docs/GAP.md has the formulas and every option).
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,12 +70,12 @@ static int parse_double(const char* opt, const char* s, double* out) {
     return 0;
 }
 
-static int parse_int(const char* opt, const char* s, long long min, long long* out) {
+static int parse_int(const char* opt, const char* s, long long min, long long max, long long* out) {
     char* end;
     errno = 0;
     *out = strtoll(s, &end, 10);
     if (end == s || *end || errno) return error("%s: '%s' is not an integer", opt, s);
-    if (*out < min) return error("%s: %s is below %lld", opt, s, min);
+    if (*out < min || *out > max) return error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
     return 0;
 }
 
@@ -131,10 +132,10 @@ static int parse_args(int argc, char** argv, Args* a, int* help) {
         else if (!strcmp(o, "--out")) a->out = v;
         else if (!strcmp(o, "--prior")) a->prior = v;
         else if (!strcmp(o, "--split")) a->split = v, a->has_split = 1;
-        else if (!strcmp(o, "--seed")) rc = parse_int(o, v, 0, &a->seed);
-        else if (!strcmp(o, "--pairs")) rc = parse_int(o, v, 1, &a->pairs), a->has_pairs = 1;
-        else if (!strcmp(o, "--dim")) rc = parse_int(o, v, 1, &a->dim), a->has_dim = 1;
-        else if (!strcmp(o, "--web-max-iter")) rc = parse_int(o, v, 1, &a->web_max_iter), a->has_web = 1;
+        else if (!strcmp(o, "--seed")) rc = parse_int(o, v, 0, LLONG_MAX, &a->seed);
+        else if (!strcmp(o, "--pairs")) rc = parse_int(o, v, 1, LLONG_MAX, &a->pairs), a->has_pairs = 1;
+        else if (!strcmp(o, "--dim")) rc = parse_int(o, v, 1, 1 << 20, &a->dim), a->has_dim = 1;
+        else if (!strcmp(o, "--web-max-iter")) rc = parse_int(o, v, 1, 10000, &a->web_max_iter), a->has_web = 1;
         else if (!strcmp(o, "--pair-fraction")) rc = parse_double(o, v, &a->pair_fraction), a->has_fraction = 1;
         else if (!strcmp(o, "--mismatch")) rc = parse_double(o, v, &a->mismatch), a->has_mismatch = 1;
         else if (!strcmp(o, "--sigma2")) rc = parse_double(o, v, &a->sigma2), a->has_sigma2 = 1;

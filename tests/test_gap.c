@@ -1065,6 +1065,8 @@ static void test_cli_errors(void) {
                      store_path, "--out", out_path, "--mismatch", "0.3", NULL);
     expect_cli_error(2, "--pairs: 'ten' is not an integer", "--setting", "paired", "--features", store_path, "--out",
                      out_path, "--pairs", "ten", NULL);
+    expect_cli_error(2, "--dim: 99999999999 is outside [1, 1048576]", "--setting", "text", "--dim", "99999999999", "--out",
+                     out_path, NULL);
     expect_cli_error(1, "mismatch fraction 1 is not in [0, 1)", "--setting", "web", "--features", store_path, "--out",
                      out_path, "--mismatch", "1", NULL);
     char not_hdf5[160];
