@@ -89,83 +89,99 @@ void report_close(Report* r) {
 
 // ---------------------------------------------------------------- SVG loss curves
 typedef struct { double x, y; } Point;
+typedef struct { Point* train; int n_train; Point* val; int n_val; } Series;
 
-static void polyline(FILE* f, const Point* p, int n, double x0, double x1, double y0, double y1, const char* color,
-                     int dots) {
-    const double W = 640, H = 360, L = 60, T = 30, R = 20, Bm = 40;
-    if (n == 0) return;
-    if (!dots) fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
-    for (int i = 0; i < n; i++) {
-        double px = L + (p[i].x - x0) / (x1 - x0) * (W - L - R);
-        double py = T + (1 - (p[i].y - y0) / (y1 - y0)) * (H - T - Bm);
-        if (dots) fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px, py, color);
-        else fprintf(f, "%.1f,%.1f ", px, py);
-    }
-    if (!dots) fprintf(f, "\"/>\n");
-}
+enum { W = 720, H = 400, LEFT = 60, TOP = 30, RIGHT = 170, BOTTOM = 40 };
 
-int report_plot_svg(const char* metrics_csv, const char* svg_path, const char* title, char* err, size_t err_size) {
-    FILE* in = fopen(metrics_csv, "rb");
+static int read_series(const char* path, Series* s, char* err, size_t err_size) {
+    memset(s, 0, sizeof *s);
+    FILE* in = fopen(path, "rb");
     if (!in) {
-        snprintf(err, err_size, "%s: cannot open: %s", metrics_csv, strerror(errno));
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     fclose(in);
-    char* text = readFileCheck(metrics_csv, NULL);
-    int cap = 1024, n_train = 0, n_val = 0;
-    Point* train = mallocCheck(sizeof(Point) * (size_t)cap);
-    Point* val = mallocCheck(sizeof(Point) * (size_t)cap);
+    char* text = readFileCheck(path, NULL);
+    int cap = 0;
     char* save;
     int first = 1;
     for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (first) { first = 0; continue; }
         long step;
         int epoch;
         double loss, vloss;
+        if (first) { first = 0; continue; }  // header
         if (sscanf(line, "%ld,%d,%lf,%lf", &step, &epoch, &loss, &vloss) != 4) continue;
-        if (n_train == cap || n_val == cap) {
-            cap *= 2;
-            train = reallocCheck(train, sizeof(Point) * (size_t)cap);
-            val = reallocCheck(val, sizeof(Point) * (size_t)cap);
+        if (s->n_train == cap || s->n_val == cap) {
+            cap = cap ? 2 * cap : 256;
+            s->train = reallocCheck(s->train, sizeof(Point) * (size_t)cap);
+            s->val = reallocCheck(s->val, sizeof(Point) * (size_t)cap);
         }
-        if (isfinite(loss)) train[n_train++] = (Point){(double)step, loss};
-        if (isfinite(vloss)) val[n_val++] = (Point){(double)step, vloss};
+        if (isfinite(loss)) s->train[s->n_train++] = (Point){(double)step, loss};
+        if (isfinite(vloss)) s->val[s->n_val++] = (Point){(double)step, vloss};
     }
     free(text);
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < n_train; i++) {
-        x0 = fmin(x0, train[i].x); x1 = fmax(x1, train[i].x); y0 = fmin(y0, train[i].y); y1 = fmax(y1, train[i].y);
-    }
-    for (int i = 0; i < n_val; i++) {
-        x0 = fmin(x0, val[i].x); x1 = fmax(x1, val[i].x); y0 = fmin(y0, val[i].y); y1 = fmax(y1, val[i].y);
-    }
-    if (n_train + n_val == 0) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
-    if (x1 <= x0) x1 = x0 + 1;
-    if (y1 <= y0) y1 = y0 + 1;
-    double pad = 0.05 * (y1 - y0);
-    y0 -= pad;
-    y1 += pad;
-    AtomicFile af = atomic_file_open(svg_path);
-    FILE* f = af.f;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"360\" font-family=\"sans-serif\" font-size=\"12\">\n");
-    fprintf(f, "<rect width=\"640\" height=\"360\" fill=\"white\"/>\n<text x=\"320\" y=\"18\" text-anchor=\"middle\">%s</text>\n",
-            title);
-    fprintf(f, "<line x1=\"60\" y1=\"320\" x2=\"620\" y2=\"320\" stroke=\"black\"/>\n"
-               "<line x1=\"60\" y1=\"30\" x2=\"60\" y2=\"320\" stroke=\"black\"/>\n");
-    for (int i = 0; i <= 4; i++) {
-        double y = y0 + (y1 - y0) * i / 4, py = 30 + (1 - (double)i / 4) * 290;
-        double x = x0 + (x1 - x0) * i / 4, px = 60 + (double)i / 4 * 560;
-        fprintf(f, "<text x=\"54\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", py + 4, y);
-        fprintf(f, "<text x=\"%.1f\" y=\"336\" text-anchor=\"middle\">%.0f</text>\n", px, x);
-    }
-    fprintf(f, "<text x=\"340\" y=\"354\" text-anchor=\"middle\">step</text>\n");
-    polyline(f, train, n_train, x0, x1, y0, y1, "#1f77b4", 0);
-    polyline(f, val, n_val, x0, x1, y0, y1, "#d62728", 0);
-    polyline(f, val, n_val, x0, x1, y0, y1, "#d62728", 1);
-    fprintf(f, "<text x=\"520\" y=\"48\" fill=\"#1f77b4\">train loss</text>\n"
-               "<text x=\"520\" y=\"64\" fill=\"#d62728\">validation loss</text>\n</svg>\n");
-    atomic_file_commit(&af);
-    free(train);
-    free(val);
     return 0;
+}
+
+static double px(double x, double x0, double x1) { return LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT); }
+static double py(double y, double y0, double y1) { return TOP + (1 - (y - y0) / (y1 - y0)) * (H - TOP - BOTTOM); }
+
+int report_plot_svg(const char* const* metrics_csv, const char* const* labels, int n, const char* svg_path,
+                    const char* title, char* err, size_t err_size) {
+    static const char* colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+    Series* series = callocCheck((size_t)n, sizeof(Series));
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        rc = read_series(metrics_csv[i], &series[i], err, err_size);
+        for (int k = 0; k < series[i].n_train + series[i].n_val; k++) {
+            Point p = k < series[i].n_train ? series[i].train[k] : series[i].val[k - series[i].n_train];
+            x0 = fmin(x0, p.x); x1 = fmax(x1, p.x); y0 = fmin(y0, p.y); y1 = fmax(y1, p.y);
+        }
+    }
+    if (rc == 0) {
+        if (!(x1 > x0)) { x0 = isfinite(x0) ? x0 : 0; x1 = x0 + 1; }
+        if (!(y1 > y0)) { y0 = isfinite(y0) ? y0 : 0; y1 = y0 + 1; }
+        double pad = 0.05 * (y1 - y0);
+        y0 -= pad;
+        y1 += pad;
+        AtomicFile af = atomic_file_open(svg_path);
+        FILE* f = af.f;
+        fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
+                   "font-size=\"12\">\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H, W, H);
+        fprintf(f, "<text x=\"%d\" y=\"18\" text-anchor=\"middle\">%s</text>\n", (LEFT + W - RIGHT) / 2, title);
+        fprintf(f, "<polyline fill=\"none\" stroke=\"black\" points=\"%d,%d %d,%d %d,%d\"/>\n", LEFT, TOP, LEFT,
+                H - BOTTOM, W - RIGHT, H - BOTTOM);
+        for (int t = 0; t <= 4; t++) {
+            double y = y0 + (y1 - y0) * t / 4, x = x0 + (x1 - x0) * t / 4;
+            fprintf(f, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", LEFT - 6, py(y, y0, y1) + 4, y);
+            fprintf(f, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", px(x, x0, x1), H - BOTTOM + 16, x);
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n"
+                   "<text x=\"14\" y=\"%d\" transform=\"rotate(-90 14 %d)\" text-anchor=\"middle\">loss</text>\n",
+                (LEFT + W - RIGHT) / 2, H - 6, (TOP + H - BOTTOM) / 2, (TOP + H - BOTTOM) / 2);
+        for (int i = 0; i < n; i++) {
+            const char* color = colors[i % 8];
+            if (series[i].n_train) {
+                fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
+                for (int k = 0; k < series[i].n_train; k++)
+                    fprintf(f, "%.1f,%.1f ", px(series[i].train[k].x, x0, x1), py(series[i].train[k].y, y0, y1));
+                fprintf(f, "\"/>\n");
+            }
+            for (int k = 0; k < series[i].n_val; k++)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n", px(series[i].val[k].x, x0, x1),
+                        py(series[i].val[k].y, y0, y1), color);
+            fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">%s</text>\n", W - RIGHT + 10, TOP + 16 * i + 10, color,
+                    labels[i]);
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"gray\">line: train, dots: validation</text>\n</svg>\n",
+                W - RIGHT + 10, TOP + 16 * n + 16);
+        atomic_file_commit(&af);
+    }
+    for (int i = 0; i < n; i++) {
+        free(series[i].train);
+        free(series[i].val);
+    }
+    free(series);
+    return rc;
 }

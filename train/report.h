@@ -32,6 +32,7 @@ void report_row(Report* r, const MetricsRow* row);
 void report_progress(Report* r, const MetricsRow* row, int force_line);
 void report_close(Report* r);
 
-// Reads metrics.csv and writes an SVG with the training loss and the validation loss against step.
-// Returns 0, or -1 with a message.
-int report_plot_svg(const char* metrics_csv, const char* svg_path, const char* title, char* err, size_t err_size);
+// Reads the metrics.csv of n runs and writes one SVG with each run's training loss (a line) and
+// validation loss (dots) against step, labelled. Returns 0, or -1 with a message.
+int report_plot_svg(const char* const* metrics_csv, const char* const* labels, int n, const char* svg_path,
+                    const char* title, char* err, size_t err_size);

@@ -7,6 +7,7 @@
 #include "common/runtime.h"
 #include "common/config.h"
 #include "train/dist.h"
+#include "train/report.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
@@ -14,7 +15,8 @@ static void usage(FILE* out) {
     fprintf(out,
             "usage: tipcap-train --config FILE [--set key=value]... [--resume RUN_DIR] [--nccl-id-file PATH]\n"
             "       tipcap-train --resume RUN_DIR [--set key=value]...\n"
-            "       tipcap-train --print-config-doc\n\n"
+            "       tipcap-train --print-config-doc\n"
+            "       tipcap-train --plot OUT.svg RUN_DIR...   (the loss curves of several runs in one image)\n\n"
             "Trains TIPCap: CLIP text embeddings -> Gaussian gap mapping -> prefix projector -> prompt\n"
             "interaction -> GPT-2 decoder. Writes RUN_DIR (run.dir) with config.json, metrics.csv, loss.svg\n"
             "and checkpoints/step_*/{model,state}.safetensors.\n\n"
@@ -29,7 +31,29 @@ static void usage(FILE* out) {
     config_print_schema(train_config_schema, train_config_schema_size, 0);
 }
 
+// --plot OUT.svg RUN_DIR...: each run's metrics.csv, labelled with the run directory's name.
+static int plot_runs(int n, char** dirs, const char* out) {
+    const char** csvs = callocCheck((size_t)n, sizeof(char*));
+    const char** labels = callocCheck((size_t)n, sizeof(char*));
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(dirs[i]) + 16;
+        char* csv = mallocCheck(len);
+        snprintf(csv, len, "%s/metrics.csv", dirs[i]);
+        csvs[i] = csv;
+        const char* slash = strrchr(dirs[i], '/');
+        labels[i] = slash && slash[1] ? slash + 1 : dirs[i];
+    }
+    char err[1024];
+    int rc = report_plot_svg(csvs, labels, n, out, "training loss", err, sizeof err);
+    if (rc) fprintf(stderr, "tipcap-train: %s\n", err);
+    for (int i = 0; i < n; i++) free((char*)csvs[i]);
+    free(csvs);
+    free(labels);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc >= 4 && !strcmp(argv[1], "--plot")) return plot_runs(argc - 3, argv + 3, argv[2]);
     const char* config_path = NULL;
     const char* resume = NULL;
     const char* nccl_id_file = NULL;

@@ -395,7 +395,9 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
         char csv[4200], svg[4200], err[1024];
         snprintf(csv, sizeof csv, "%s/metrics.csv", tc->dir);
         snprintf(svg, sizeof svg, "%s/loss.svg", tc->dir);
-        if (report_plot_svg(csv, svg, tc->name, err, sizeof err)) LOG_WARN("%s", err);
+        const char* csvs[1] = {csv};
+        const char* labels[1] = {tc->name};
+        if (report_plot_svg(csvs, labels, 1, svg, tc->name, err, sizeof err)) LOG_WARN("%s", err);
         if (status == 0 && step == t.total_steps) LOG_INFO("done: %ld steps in %.1f s; run directory %s", step,
                                                            timer_now() - t_start, tc->dir);
     }
