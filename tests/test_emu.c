@@ -816,6 +816,12 @@ static void tiled_store_past_end(void* unused) {
     static float A[29 * 37], B[37 * 45], C[29 * 45];
     etk_tiled_matmul(A, B, C, 29, 45, 37, 2);
 }
+static void host_writes_past_device_buffer(void* unused) {
+    float* p = etk_malloc(100 * sizeof(float));
+    p[100] = 1.0f;  // host code through a device pointer: works here, faults on a GPU
+    float out[32];
+    etk_barrier_rotate((EtkDim){1, 1, 1}, (EtkDim){32, 1, 1}, 32, out);
+}
 static void divergent_barrier(void* unused) { etk_divergent_barrier(); }
 static void barrier_deadlock(void* unused) { etk_barrier_deadlock(); }
 static void divergent_shuffle(void* unused) { etk_divergent_shuffle(); }
@@ -833,6 +839,8 @@ static void test_red_zones_catch_out_of_bounds_writes(void) {
     expect_report(oob_dynamic_shared, "dynamic shared memory", "oob_dynamic_shared_kernel",
                   "dynamic shared memory");
     expect_report(tiled_store_past_end, "tiled kernel storing row M", "tiled_matmul_kernel", "past the end");
+    expect_report(host_writes_past_device_buffer, "host code writing past a device buffer",
+                  "host code (through a device pointer, before kernel 'barrier_rotate_kernel')", "past the end");
 #endif
 }
 

@@ -167,6 +167,7 @@ static cublasStatus_t gemm_batched(const char* call, cublasHandle_t handle, cubl
         return CUBLAS_STATUS_INVALID_VALUE;
     if (!supported_type(Atype) || Btype != Atype || !supported_type(Ctype) || !compute_32f(compute_type))
         return CUBLAS_STATUS_NOT_SUPPORTED;
+    emu_check_red_zones_before(call);
     float a = *(const float*)alpha, b = *(const float*)beta;
     std::vector<float> out;
     for (int i = 0; i < batch_count; i++) {
@@ -419,6 +420,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
     if (s != CUBLAS_STATUS_SUCCESS) return s;
     if (!alpha || !beta || !D || (!C && *(const float*)beta != 0.0f)) return CUBLAS_STATUS_INVALID_VALUE;
     if (workspace_bytes && workspace) emu_require_device_range(workspace, workspace_bytes, "cublasLtMatmul: workspace");
+    emu_check_red_zones_before(call);
     if (algo) {
         const void* operands[4] = {A, B, C, D};
         const char* names[4] = {"A", "B", "C", "D"};

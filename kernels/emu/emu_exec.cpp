@@ -809,6 +809,8 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
     if (on_worker_thread())
         emu_fatal("%s: a kernel launched kernel '%s': launches from device code (dynamic parallelism) are not "
                   "emulated", where(*current_fiber()->worker).c_str(), name);
+    std::string culprit = std::string("kernel '") + name + "'";
+    emu_check_red_zones_before(culprit.c_str());
     std::lock_guard<std::mutex> one_launch(launch_lock);
     Pool& p = get_pool();
     Launch L;
@@ -855,7 +857,6 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
     stat_threads += L.n_blocks * threads;
     stat_switches += switches_after - switches_before;
 
-    std::string culprit = std::string("kernel '") + name + "'";
     emu_check_red_zones(culprit.c_str());
 }
 

@@ -22,8 +22,11 @@ void emu_fill_red_zone(void* ptr, size_t bytes);
 // Offset of the first byte that differs from the red-zone pattern, or -1.
 long emu_find_red_zone_damage(const void* ptr, size_t bytes, long* last_damaged);
 // Checks the red zones of every device allocation; on damage reports `culprit` (a kernel or library
-// call) and exits.
+// call) and exits. Called after every launch and library call, and before: copies are checked
+// against their allocations, so damage found before a call was done by host code writing through
+// a device pointer (which only works under the emulation).
 void emu_check_red_zones(const char* culprit);
+void emu_check_red_zones_before(const char* call);
 
 // The device allocation that holds [ptr, ptr + bytes): returns 1 if it does, 0 if ptr is not device
 // memory at all, -1 if ptr is device memory but the range runs outside its allocation (then

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "kernels/emu/emu_internal.h"
 
@@ -279,6 +280,10 @@ void emu_check_red_zones(const char* culprit) {
     std::lock_guard<std::mutex> guard(alloc_lock);
     for (const auto& [user, a] : allocations) check_allocation(culprit, user, a);
 }
+void emu_check_red_zones_before(const char* call) {
+    std::string culprit = std::string("host code (through a device pointer, before ") + call + ")";
+    emu_check_red_zones(culprit.c_str());
+}
 
 cudaError_t cudaFree(void* ptr) {
     if (!ptr) return cudaSuccess;
@@ -289,7 +294,7 @@ cudaError_t cudaFree(void* ptr) {
                 ptr);
         return emu_set_error(cudaErrorInvalidValue);
     }
-    check_allocation("a kernel or copy before cudaFree", it->first, it->second);
+    check_allocation("host code (through a device pointer, before cudaFree)", it->first, it->second);
     allocated_bytes -= it->second.bytes;
     allocations.erase(it);
     free((unsigned char*)ptr - kRedZone);
