@@ -547,11 +547,17 @@ extern "C" int etk_runtime_misc(int* err, int* copied, int* sms, size_t* free_by
     cudaCheck(cudaMemcpy(back, d, sizeof back, cudaMemcpyDeviceToHost));
     *copied = back[0] == 0 && memcmp(back + 1, host + 1, sizeof host - sizeof(int)) == 0;
     err[4] = (int)cudaStreamDestroy(stream);
-    err[5] = (int)cudaStreamDestroy(stream);
+#ifdef TIPCAP_CUDA_EMU
+    err[5] = (int)cudaStreamDestroy(stream);  // undefined behaviour on a GPU
+#else
+    err[5] = -1;
+#endif
     void* pinned = NULL;
     err[6] = (int)cudaMallocHost(&pinned, 1000);
     err[7] = (int)cudaFreeHost(pinned);
-    err[8] = (int)cudaSetDevice(1);
+    int devices = 0;
+    cudaCheck(cudaGetDeviceCount(&devices));
+    err[8] = (int)cudaSetDevice(devices);  // one past the last device
     cudaGetLastError();
     cudaCheck(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, 0));
     cudaCheck(cudaMemGetInfo(free_bytes, total_bytes));

@@ -88,9 +88,10 @@ int etk_memset(void* p, int value, size_t bytes);
 int etk_device_properties(int* sms, size_t* shared_per_block, size_t* shared_optin, int* warp, int* major);
 int etk_events(float* elapsed_ms);  // two recorded events around a launch
 // Streams, pinned memory, device attributes: the errors of cudaStreamCreate, cudaMemcpyAsync and
-// cudaMemsetAsync on it, cudaStreamSynchronize, cudaStreamDestroy, a second cudaStreamDestroy,
-// cudaMallocHost, cudaFreeHost, cudaSetDevice(1) in err[0..8]; *copied: the async copy's result was
-// right; *sms: cudaDevAttrMultiProcessorCount; *free_bytes, *total_bytes: cudaMemGetInfo.
+// cudaMemsetAsync on it, cudaStreamSynchronize, cudaStreamDestroy, a second cudaStreamDestroy
+// (under the emulation only; -1 on a GPU), cudaMallocHost, cudaFreeHost, cudaSetDevice(device count)
+// in err[0..8]; *copied: the async copy's result was right; *sms: cudaDevAttrMultiProcessorCount;
+// *free_bytes, *total_bytes: cudaMemGetInfo.
 int etk_runtime_misc(int* err, int* copied, int* sms, size_t* free_bytes, size_t* total_bytes);
 
 // ---- cuBLAS / cuBLASLt. Matrices are column-major host arrays; type 0 fp32 (float), 1 bf16
