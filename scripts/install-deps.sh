@@ -28,6 +28,10 @@ need_pkg openblas libopenblas-dev
 need_pkg lapacke liblapacke-dev
 [ -f /usr/include/libstemmer.h ] || missing+=(libstemmer-dev)
 command -v mpicc >/dev/null && command -v mpirun >/dev/null || missing+=(libopenmpi-dev openmpi-bin)
+# the sweep test runs a one-node Slurm (scripts/slurm-local.sh); the sweep scripts are Python 3
+command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v sbatch >/dev/null || missing+=(slurmctld slurmd slurm-client)
+command -v munged >/dev/null || missing+=(munge)
+command -v python3 >/dev/null || missing+=(python3)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: missing Debian packages: ${missing[*]}"

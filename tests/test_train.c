@@ -305,6 +305,52 @@ static void test_bad_input(void) {
     CHECK(access(out, F_OK) != 0, "a failed inference left %s behind", out);
 }
 
+// scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): a 2-task array (two
+// seeds) of the tiny config trains, captions and scores to completion; scripts/sweep-collect
+// gathers it into one row with the mean and standard deviation over the seeds.
+static void test_slurm_sweep(void) {
+    if (geteuid() != 0) SKIP("starting slurmctld and slurmd needs root");
+    if (system("command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null") != 0)
+        SKIP("Slurm is not installed (scripts/install-deps.sh installs slurmctld, slurmd, slurm-client, munge)");
+    char log[160], slurm[128], spec[160], out[160];
+    snprintf(log, sizeof log, "%s/slurm.log", dir);
+    snprintf(slurm, sizeof slurm, "%s/slurm", dir);
+    snprintf(spec, sizeof spec, "%s/sweep.json", dir);
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    REQUIRE(sh(log, "scripts/slurm-local.sh start %s", slurm) == 0, "could not start a local Slurm (see %s)", log);
+    char conf[200];
+    snprintf(conf, sizeof conf, "%s/slurm.conf", slurm);
+    setenv("SLURM_CONF", conf, 1);
+    FILE* f = fopenCheck(spec, "wb");
+    fprintf(f,
+            "{\"name\": \"test-sweep\", \"out\": \"%s\", \"configs\": {\"tiny\": \"%s\"}, \"seeds\": [1, 2],\n"
+            " \"set\": {\"train.steps\": 4, \"train.checkpoint_every\": 4},\n"
+            " \"infer\": {\"features\": \"%s\", \"beam\": 2, \"prompts\": \"auto\", \"args\": [\"--limit\", \"20\"]},\n"
+            " \"eval\": {\"refs\": \"%s\", \"args\": [\"--metrics\", \"bleu,rouge,cider\"]},\n"
+            " \"slurm\": {\"cpus_per_task\": 1, \"time\": \"00:10:00\"}}\n",
+            out, config, features, corpus);
+    fclose(f);
+    int rc = sh(log, "scripts/sweep %s", spec);
+    if (rc == 0) {
+        // wait for the array to leave the queue (at most 5 minutes)
+        rc = sh(log, "for i in $(seq 1 600); do [ -z \"$(squeue -h -n test-sweep)\" ] && exit 0; sleep 0.5; done; exit 1");
+        CHECK(rc == 0, "the job array did not finish in 5 minutes (see %s and %s/logs)", log, out);
+        char summary[200];
+        snprintf(summary, sizeof summary, "%s/summary.txt", dir);
+        rc = sh(summary, "scripts/sweep-collect %s", out);
+        char* table = slurp(summary);
+        CHECK(rc == 0, "sweep-collect: not every task finished:\n%s", table);
+        CHECK(strstr(table, "| tiny | {} | 2 |") && strstr(table, " ± ") && strstr(table, "2 of 2 tasks done"),
+              "the summary lacks the row of two seeds:\n%s", table);
+        printf("%s", table);
+        free(table);
+    } else {
+        CHECK(0, "scripts/sweep failed (see %s)", log);
+    }
+    sh(log, "scripts/slurm-local.sh stop %s", slurm);
+    unsetenv("SLURM_CONF");
+}
+
 int main(void) {
     if (access("bin/tipcap-train", X_OK) != 0) {
         printf("run from the repository root after make\n0 passed, 1 failed, 0 skipped\n");
@@ -320,6 +366,7 @@ int main(void) {
     RUN(test_damaged_checkpoint);
     RUN(test_mpi_two_ranks_equal_one);
     RUN(test_bad_input);
+    RUN(test_slurm_sweep);
     int rc = test_summary();
     if (rc == 0) {
         char cmd[128];
