@@ -360,6 +360,25 @@ static void append_ids(char** list, size_t* len, const char* id) {
     (*list)[*len] = 0;
 }
 
+// The COCO image id of a COCO file name ("COCO_val2014_000000391895.jpg" -> "391895"), so that
+// results with COCO's integer ids match references keyed by file name (the Karpathy split files).
+// Returns 0 when `key` is not a COCO file name.
+static int coco_file_id(const char* key, char* buf, size_t cap) {
+    const char* base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    const char* us = strrchr(base, '_');
+    const char* dot = strrchr(base, '.');
+    if (strncmp(base, "COCO_", 5) || !us || !dot || dot <= us + 1) return 0;
+    const char* p = us + 1;
+    while (p < dot - 1 && *p == '0') p++;
+    if ((size_t)(dot - p) + 1 > cap) return 0;
+    for (const char* q = p; q < dot; q++)
+        if (*q < '0' || *q > '9') return 0;
+    memcpy(buf, p, (size_t)(dot - p));
+    buf[dot - p] = 0;
+    return 1;
+}
+
 int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path, const char* res_path, Pairing* out,
                 char** err_msg) {
     memset(out, 0, sizeof *out);
@@ -367,6 +386,16 @@ int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path,
     idmap_init(&ref_map);
     idmap_init(&res_map);
     for (size_t i = 0; i < refs->n; i++) idmap_put(&ref_map, refs->images[i].id, (int)i);
+    char** aliases = calloc(refs->n ? refs->n : 1, sizeof *aliases);  // the map keeps pointers: owned here
+    if (!aliases) abort();
+    for (size_t i = 0; i < refs->n; i++) {  // COCO file names also answer to their integer id
+        char num[32];
+        if (coco_file_id(refs->images[i].id, num, sizeof num) && idmap_find(&ref_map, num) < 0) {
+            aliases[i] = strdup(num);
+            if (!aliases[i]) abort();
+            idmap_put(&ref_map, aliases[i], (int)i);
+        }
+    }
     char* dups = NULL;
     size_t dups_len = 0, n_dups = 0;
     char* missing = NULL;
@@ -405,6 +434,8 @@ int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path,
         if (!out->images) abort();
         for (size_t i = 0; i < refs->n; i++) {
             int k = idmap_find(&res_map, refs->images[i].id);
+            char num[32];
+            if (k < 0 && coco_file_id(refs->images[i].id, num, sizeof num)) k = idmap_find(&res_map, num);
             if (k < 0) {
                 out->refs_without_result++;
                 continue;
@@ -423,6 +454,8 @@ int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path,
     free(missing);
     idmap_free(&ref_map);
     idmap_free(&res_map);
+    for (size_t i = 0; i < refs->n; i++) free(aliases[i]);
+    free(aliases);
     return ok;
 }
 
