@@ -30,7 +30,7 @@ static void usage(FILE* out) {
             "  --features F          HDF5 feature file with /images (and /vocab for --prompts auto)\n"
             "  --out FILE            results JSON (written atomically)\n"
             "  --beam N              beam width 1..10 (default 5; 1 is greedy)\n"
-            "  --max-len N           generated tokens at most (default 30)\n"
+            "  --max-len N           generated tokens at most (default: 30, or what the decoder's positions allow)\n"
             "  --length-penalty A    beam score sum(log p) / len^A (default 0)\n"
             "  --no-repeat-ngram N   forbid repeating an n-gram (default 0: off)\n"
             "  --no-stop-at-period   do not end captions at '.' (they end at EOT)\n"
@@ -137,7 +137,7 @@ static void interactive(Captioner* cap, const FeatureStore* fs, ImagePrompts* pr
 int main(int argc, char** argv) {
     const char *checkpoint = NULL, *features = NULL, *out_path = NULL, *prompt_mode = "none", *device = "auto",
                *precision = "bf16";
-    int beam = 5, max_len = 30, no_repeat = 0, stop_at_period = 1, batch = 32, with_scores = 0, interactive_mode = 0;
+    int beam = 5, max_len = 0, no_repeat = 0, stop_at_period = 1, batch = 32, with_scores = 0, interactive_mode = 0;
     long limit = -1;
     double length_penalty = 0, temperature = 0.01, threshold = 0.4;
     runtime_init(argc, argv);
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (beam < 1 || beam > 10) FATAL("--beam %d: must be 1..10", beam);
-    if (max_len < 1) FATAL("--max-len %d: must be at least 1", max_len);
+    if (max_len < 0) FATAL("--max-len %d: must be at least 1", max_len);
     if (batch < 1) FATAL("--batch %d: must be at least 1", batch);
     if (!(temperature > 0)) FATAL("--temperature must be positive");
     if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) FATAL("--device %s: auto, cpu or cuda", device);
@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
     if (mc.clip_dim != fs.dim)
         FATAL("%s: the images have D = %d, but the checkpoint %s was trained on D = %d", features, fs.dim, model_path,
               mc.clip_dim);
+    if (max_len == 0) max_len = mc.max_len - mc.prefix_len < 30 ? mc.max_len - mc.prefix_len : 30;
     if (mc.prefix_len + max_len > mc.max_len) {
         LOG_WARN("--max-len %d: the decoder has %d positions after the %d prefix tokens; using %d", max_len,
                  mc.max_len - mc.prefix_len, mc.prefix_len, mc.max_len - mc.prefix_len);

@@ -245,7 +245,7 @@ Backend* backend_cuda_create(DType act) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess || count == 0) {
-        LOG_WARN("cuda: no GPU found (cudaGetDeviceCount: %s); the CUDA backend is not available",
+        LOG_INFO("cuda: no GPU found (cudaGetDeviceCount: %s); the CUDA backend is not available",
                  err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
         cudaGetLastError();  // clear the error, so later CUDA calls do not report it
         return NULL;
