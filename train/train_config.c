@@ -14,6 +14,7 @@ const ConfigField train_config_schema[] = {
     {"data.train_split", CFG_STRING, "\"train\"", "train|val|test|all", "split whose captions train"},
     {"data.val_split", CFG_STRING, "\"val\"", "train|val|test|all|none", "split for the validation loss"},
     {"data.features", CFG_STRING, NULL, NULL, "HDF5 feature file with the captions' CLIP text embeddings"},
+    {"data.val_features", CFG_STRING, "\"\"", NULL, "feature file holding the validation captions (\"\": data.features)"},
     {"data.entity_vocab", CFG_STRING, "\"\"", NULL, "entity vocabulary for prompts (\"\": the shipped VinVL 1848 classes)"},
     {"data.max_len", CFG_INT, "0", NULL, "caption tokens per sample; 0: the len_percentile of the corpus"},
     {"data.len_percentile", CFG_NUMBER, "99", NULL, "percentile of caption lengths used when max_len is 0"},
@@ -78,6 +79,7 @@ int train_config_from(const Config* c, TrainConfig* tc, char* err, size_t err_si
     STR(train_split, "data.train_split");
     STR(val_split, "data.val_split");
     STR(features, "data.features");
+    STR(val_features, "data.val_features");
     STR(entity_vocab, "data.entity_vocab");
     tc->max_len = (int)config_int(c, "data.max_len");
     tc->len_percentile = config_number(c, "data.len_percentile");

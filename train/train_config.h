@@ -18,6 +18,7 @@ typedef struct {
     char train_split[16];
     char val_split[16];      // "none" for no validation
     char features[1024];
+    char val_features[1024]; // "" -> features
     char entity_vocab[1024]; // "" -> the shipped VinVL vocabulary
     int max_len;             // caption tokens L; 0 -> the len_percentile of the corpus
     double len_percentile;

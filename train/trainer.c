@@ -37,6 +37,7 @@ typedef struct {
     Model* model;
     Corpus corpus;
     FeatureStore features;
+    FeatureStore val_features;  // when data.val_features names another file
     Tokenizer* tok;
     EntityVocab vocab;
     TokenVocab tokens;        // the decoder's output vocabulary (GPT-2 ids)
@@ -163,8 +164,15 @@ static void setup_data(Trainer* t) {
     t->have_val = strcmp(tc->val_split, "none") != 0;
     if (t->have_val) {
         opt.max_len = t->train.max_len;
-        if (dataset_build(&t->corpus, (Split)split_parse(tc->val_split), &t->features, t->tok, &t->vocab, &opt, &t->val,
-                          err, sizeof err))
+        const FeatureStore* vf = &t->features;
+        if (tc->val_features[0] && strcmp(tc->val_features, tc->features)) {
+            if (features_read(tc->val_features, &t->val_features, err, sizeof err)) FATAL("%s", err);
+            if (t->val_features.dim != t->features.dim)
+                FATAL("%s: D = %d, but %s has D = %d", tc->val_features, t->val_features.dim, tc->features, t->features.dim);
+            vf = &t->val_features;
+        }
+        if (dataset_build(&t->corpus, (Split)split_parse(tc->val_split), vf, t->tok, &t->vocab, &opt, &t->val, err,
+                          sizeof err))
             FATAL("%s", err);
         if (t->val.n == 0) {
             dataset_free(&t->val);
@@ -410,6 +418,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     entity_vocab_free(&t.vocab);
     token_vocab_free(&t.tokens);
     features_free(&t.features);
+    if (t.val_features.dim) features_free(&t.val_features);
     corpus_free(&t.corpus);
     tokenizer_free(t.tok);
     free(t.prompts);
