@@ -14,7 +14,7 @@ best=""
 for i in $(seq "$repeats"); do
     t=$( { /usr/bin/time -f "%e %U %S" bin/tipcap-eval --refs "$refs" --results "$res" --metrics bleu,meteor,rouge,cider \
            --threads 2 >/dev/null; } 2>&1 | tail -1)
-    echo "tipcap-eval run $i: wall ${t%% *} s (user+sys $(echo "$t" | awk '{print $2 + $3}') s, gzip of the paraphrase table not included)"
+    echo "tipcap-eval run $i: wall ${t%% *} s (CPU user+sys $(echo "$t" | awk '{print $2 + $3}') s, the gzip child included)"
     w=${t%% *}
     if [ -z "$best" ] || awk "BEGIN{exit !($w < $best)}"; then best=$w; fi
 done

@@ -48,6 +48,7 @@ typedef struct Meteor Meteor;
 // data_dir, and the paraphrase table from para_path (NULL or unreadable: no paraphrase module).
 // Returns NULL with a message in err on failure.
 Meteor* meteor_open(const char* data_dir, const char* para_path, char* err, size_t err_cap);
+// 1 when the last meteor_score ran with the paraphrase module.
 int meteor_has_paraphrase(const Meteor* m);
 void meteor_close(Meteor* m);
 // Corpus score from summed statistics, per-image scores (may be NULL), as the toolkit's jar.

@@ -132,8 +132,8 @@ int evaluate(EvalImage* images, size_t n, const EvalOptions* o, EvalReport* out,
         }
     }
     if (o->metrics & METRIC_METEOR) {
-        out->meteor_paraphrase = meteor_has_paraphrase(meteor);
         out->meteor = meteor_score(meteor, images, n, tmp, threads);
+        out->meteor_paraphrase = meteor_has_paraphrase(meteor);
         for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_METEOR] = tmp[i];
     }
     if (o->metrics & METRIC_BLEU) {

@@ -322,7 +322,7 @@ int main(int argc, char** argv) {
     if (metrics & METRIC_BLEU)
         for (int k = 0; k < 4; k++) printf("Bleu_%d: %0.3f\n", k + 1, report.bleu[k]);
     if (metrics & METRIC_METEOR)
-        printf("METEOR: %0.3f%s\n", report.meteor, report.meteor_paraphrase ? "" : " (without the paraphrase module: paraphrase-en.gz not found)");
+        printf("METEOR: %0.3f%s\n", report.meteor, report.meteor_paraphrase ? "" : " (without the paraphrase module: no usable paraphrase-en.gz)");
     if (metrics & METRIC_ROUGE) printf("ROUGE_L: %0.3f\n", report.rouge);
     if (metrics & METRIC_CIDER) printf("CIDEr: %0.3f\n", report.cider);
     if (metrics & METRIC_SPICE) printf("%s: %0.3f\n", spice_name(&report), report.spice);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlfcn.h>
 #include <libstemmer.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -208,7 +209,7 @@ Meteor* meteor_open(const char* data_dir, const char* para_path, char* err, size
     return m;
 }
 
-int meteor_has_paraphrase(const Meteor* m) { return m->para_path != NULL; }
+int meteor_has_paraphrase(const Meteor* m) { return m->para_path != NULL && m->para_used; }
 
 static void para_free(Meteor* m) {
     free(m->para_child_keys);
@@ -378,7 +379,7 @@ static int sets_intersect(const int* a, int na, const int* b, int nb) {
 }
 
 // ---------------------------------------------------------------- paraphrases
-// The table is streamed through gzip; only entries whose words all occur in the evaluated
+// The table is streamed (zlib or gzip); only entries whose words all occur in the evaluated
 // captions are kept (no other entry can ever match, so the result is the jar's).
 static uint64_t child_key(uint32_t node, uint32_t word) { return ((uint64_t)node << 32) | word; }
 
@@ -405,11 +406,59 @@ typedef struct {
     uint32_t phrase;     // paraphrase index
 } PendingEmit;
 
-// Lines from a stream through one large buffer (the table is 272 MB of text).
+// The decompressed table comes from the system's zlib when it can be loaded at run time (the
+// evaluator links no compression library), otherwise from a `gzip -dc` pipe.
 typedef struct {
-    FILE* f;
+    void* lib;
+    void* (*open)(const char*, const char*);
+    int (*read)(void*, void*, unsigned);
+    int (*close)(void*);
+    void* gz;
+    FILE* pipe;
+} GzStream;
+
+static int gz_open(GzStream* g, const char* path) {
+    memset(g, 0, sizeof *g);
+    g->lib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (g->lib) {
+        *(void**)&g->open = dlsym(g->lib, "gzopen");
+        *(void**)&g->read = dlsym(g->lib, "gzread");
+        *(void**)&g->close = dlsym(g->lib, "gzclose");
+        if (g->open && g->read && g->close && (g->gz = g->open(path, "rb"))) return 1;
+        dlclose(g->lib);
+        g->lib = NULL;
+    }
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "gzip -dc '%s' 2>/dev/null", path);
+    g->pipe = popen(cmd, "r");
+    return g->pipe != NULL;
+}
+
+// Bytes read, 0 at the end, -1 on an error.
+static long gz_read(GzStream* g, char* buf, size_t cap) {
+    if (g->gz) return g->read(g->gz, buf, cap > (1u << 30) ? 1u << 30 : (unsigned)cap);
+    size_t got = fread(buf, 1, cap, g->pipe);
+    return got ? (long)got : (ferror(g->pipe) ? -1 : 0);
+}
+
+// 1 when the whole stream was read without an error.
+static int gz_close(GzStream* g, int read_error) {
+    int ok = !read_error;
+    if (g->gz) {
+        ok = g->close(g->gz) == 0 && ok;
+        dlclose(g->lib);
+    } else if (g->pipe) {
+        ok = pclose(g->pipe) == 0 && ok;
+    }
+    return ok;
+}
+
+// Lines from the stream through one large buffer (the table is 272 MB of text).
+typedef struct {
+    GzStream* in;
     char* buf;
     size_t cap, start, end;
+    int error;
 } LineReader;
 
 static char* next_line(LineReader* r, size_t* len) {
@@ -432,24 +481,23 @@ static char* next_line(LineReader* r, size_t* len) {
             r->buf = realloc(r->buf, r->cap);
             if (!r->buf) abort();
         }
-        size_t got = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-        if (got == 0) {
+        long got = gz_read(r->in, r->buf + r->end, r->cap - r->end);
+        if (got < 0) r->error = 1;
+        if (got <= 0) {
             if (r->end == 0) return NULL;
             *len = r->end;  // a last line without a newline
             r->start = r->end = 0;
             return r->buf;
         }
-        r->end += got;
+        r->end += (size_t)got;
     }
 }
 
 int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t err_cap) {
     para_free(m);
     if (!m->para_path) return 1;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s' 2>/dev/null", m->para_path);
-    FILE* f = popen(cmd, "r");
-    if (!f) { snprintf(err, err_cap, "cannot run gzip on %s", m->para_path); return 0; }
+    GzStream gz;
+    if (!gz_open(&gz, m->para_path)) { snprintf(err, err_cap, "cannot open %s (neither zlib nor gzip)", m->para_path); return 0; }
     // trie: node 0 is the root; children in an open-addressing table
     m->para_child_cap = 1 << 16;
     m->para_child_keys = calloc(m->para_child_cap, sizeof *m->para_child_keys);
@@ -463,7 +511,7 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     size_t n_ph_words = 0, cap_ph_words = 0;
     uint32_t* phrase_start = NULL;
     size_t n_phrases = 0, cap_phrases = 0;
-    LineReader rd = {f, NULL, 0, 0, 0};
+    LineReader rd = {&gz, NULL, 0, 0, 0, 0};
     char* line;
     size_t got;
     int which = 0;  // 0: probability, 1: reference phrase, 2: paraphrase
@@ -553,9 +601,8 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
         n_phrases++;
     }
     free(rd.buf);
-    int status = pclose(f);
-    if (status != 0 || lines_read == 0) {
-        snprintf(err, err_cap, "cannot read the paraphrase table %s (gzip failed)", m->para_path);
+    if (!gz_close(&gz, rd.error) || lines_read == 0) {
+        snprintf(err, err_cap, "cannot read the paraphrase table %s (not a complete gzip file)", m->para_path);
         free(pend);
         free(phrases);
         free(phrase_start);
@@ -1203,6 +1250,7 @@ double meteor_score(Meteor* m, const EvalImage* images, size_t n, double* per_im
         char err[512];
         if (!meteor_load_paraphrases(m, &t.vocab, err, sizeof err)) fprintf(stderr, "tipcap-eval: warning: %s; METEOR runs without paraphrases\n", err);
     }
+    m->para_used = m->para_loaded;
     MeteorStats* stats = malloc((n ? n : 1) * sizeof *stats);
     if (!stats) abort();
     #pragma omp parallel for schedule(dynamic, 8) num_threads(n_threads)

@@ -17,6 +17,7 @@ struct Meteor {
     char* para_path;            // paraphrase-en.gz, NULL without the module
     // the paraphrase table restricted to one corpus's words (a trie over reference phrases)
     int para_loaded;
+    int para_used;              // the last meteor_score ran the paraphrase module
     uint64_t* para_child_keys;  // (node << 32 | word) + 1, 0 empty
     uint32_t* para_child_vals;
     size_t para_child_cap;
