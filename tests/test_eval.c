@@ -12,6 +12,16 @@
 #include "tests/harness.h"
 
 static char repo[PATH_MAX / 2];
+static char tmp_dir[] = "/tmp/tipcap-test-eval-XXXXXX";  // this run's scratch folder
+
+// A path in the scratch folder (a static buffer per call site is enough here).
+static const char* scratch(const char* name) {
+    static char buf[4][PATH_MAX];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_dir, name);
+    return buf[k];
+}
 
 static void find_repo(void) {
     char exe[PATH_MAX];
@@ -293,7 +303,7 @@ static void test_nlgeval_golden(void) {
     char args[3 * PATH_MAX], err[4096];
     snprintf(args, sizeof args, "--refs '%s/tests/data/eval/nlgeval_refs.json' --results '%s/tests/data/eval/nlgeval_results.json' --no-tokenize --metrics bleu,meteor,rouge,cider",
              repo, repo);
-    const char* out = "/tmp/tipcap-test-nlgeval.json";
+    const char* out = scratch("nlgeval.json");
     int rc = run_eval(args, out, err, sizeof err);
     REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
     cJSON* j = load_json(out);
@@ -342,7 +352,7 @@ static void test_one_image_meteor_golden(void) {
 static void test_fakecap_golden(void) {
     char args[3 * PATH_MAX], err[4096];
     snprintf(args, sizeof args, "--refs '%s/tests/data/eval/fakecap_refs.json' --results '%s/tests/data/eval/fakecap_results.json'", repo, repo);
-    const char* out = "/tmp/tipcap-test-fakecap.json";
+    const char* out = scratch("fakecap.json");
     int rc = run_eval(args, out, err, sizeof err);
     REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
     cJSON* j = load_json(out);
@@ -398,7 +408,7 @@ static void test_fakecap_token_count(void) {
 static void test_visual_entities_golden(void) {
     char args[3 * PATH_MAX], err[4096];
     snprintf(args, sizeof args, "--refs '%s/tests/data/eval/coco_karpathy_test.json' --results '%s/tests/data/eval/visual_entities_coco_results.json'", repo, repo);
-    const char* out = "/tmp/tipcap-test-ve.json";
+    const char* out = scratch("ve.json");
     int rc = run_eval(args, out, err, sizeof err);
     REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
     cJSON* j = load_json(out);
@@ -474,6 +484,10 @@ static void test_bad_input(void) {
 
 int main(void) {
     find_repo();
+    if (!mkdtemp(tmp_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
     RUN(test_bleu_toolkit_cases);
     RUN(test_cider_toolkit_cases);
     RUN(test_rouge_toolkit_case);
@@ -488,5 +502,6 @@ int main(void) {
     RUN(test_fakecap_golden);
     RUN(test_visual_entities_golden);
     RUN(test_bad_input);
+    rmdir(tmp_dir);
     return test_summary();
 }
