@@ -441,7 +441,7 @@ int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path,
                 continue;
             }
             EvalImage* im = &out->images[out->n++];
-            im->id = strdup(refs->images[i].id);
+            im->id = strdup(res->items[k].id);  // as the results name it (a COCO id may match a file name)
             im->id_is_number = res->items[k].id_is_number;
             im->hyp = strdup(res->items[k].caption);
             im->n_refs = refs->images[i].n_caps;
