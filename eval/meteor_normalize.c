@@ -36,20 +36,7 @@ static int is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
 static int is_alnum(uint32_t c) { return is_alpha(c) || is_digit(c); }
 static int is_jspace(uint32_t c) { return c == ' ' || c == '\t' || c == '\n' || c == 0x0B || c == '\f' || c == '\r'; }
 
-uint32_t java_lower(uint32_t c) {
-    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x138 && c != 0x149 && c != 0x17F) {
-        int odd_is_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-        if (odd_is_lower) return (c & 1) ? c + 1 : c;
-        return (c & 1) ? c : c + 1;
-    }
-    if (c == 0x178) return 0xFF;
-    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
-    if (c >= 0x410 && c <= 0x42F) return c + 32;
-    if (c >= 0x400 && c <= 0x40F) return c + 80;
-    return c;
-}
+uint32_t java_lower(uint32_t c) { return unicode_lower(c); }
 
 // Applies "(A)[x](B)" -> "$1<mid>$2" over the whole string, non-overlapping.
 typedef int (*Class)(uint32_t);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "eval/eval.h"
+#include "eval/unicode_tables.h"
 
 typedef struct {
     const uint32_t* c;  // code points of the whole text
@@ -21,28 +22,40 @@ static uint32_t at(const Text* t, size_t i) { return i < t->n ? t->c[i] : 0; }
 // ---------------------------------------------------------------- character classes
 static int is_ascii_alpha(uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_upper(uint32_t c) { return c >= 'A' && c <= 'Z'; }
-static int is_digit(uint32_t c) { return c >= '0' && c <= '9'; }
-// [:letter:] for the scripts captions use: Latin (with Latin-1 and extensions), Greek,
-// Cyrillic, Armenian, Hebrew, Arabic, Indic, CJK, kana, Hangul.
-static int is_letter(uint32_t c) {
-    if (c < 0x80) return is_ascii_alpha(c);
-    if (c == 0xAA || c == 0xB5 || c == 0xBA) return 1;
-    if (c >= 0xC0 && c <= 0x24F) return c != 0xD7 && c != 0xF7;
-    if (c >= 0x250 && c <= 0x2C1) return 1;
-    if (c >= 0x370 && c <= 0x3FF) return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
-    if (c >= 0x400 && c <= 0x52F) return !(c >= 0x482 && c <= 0x489);
-    if (c >= 0x531 && c <= 0x587) return 1;
-    if (c >= 0x5D0 && c <= 0x5F2) return 1;
-    if (c >= 0x620 && c <= 0x64A) return 1;
-    if (c >= 0x904 && c <= 0x939) return 1;
-    if (c >= 0x1E00 && c <= 0x1FFF) return 1;
-    if (c >= 0x3041 && c <= 0x30FF) return c != 0x30FB;
-    if (c >= 0x3400 && c <= 0x9FFF) return 1;
-    if (c >= 0xAC00 && c <= 0xD7A3) return 1;
+static int is_ascii_digit(uint32_t c) { return c >= '0' && c <= '9'; }
+
+static int in_ranges(uint32_t c, const uint32_t (*r)[2], size_t n) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < r[mid][0]) hi = mid;
+        else if (c > r[mid][1]) lo = mid + 1;
+        else return 1;
+    }
     return 0;
 }
-// Characters WORD accepts besides letters: soft hyphen and combining marks.
-static int is_word_extra(uint32_t c) { return c == 0xAD || (c >= 0x300 && c <= 0x36F); }
+// [:letter:] and [:digit:] (Java's isLetter / isDigit), NKo digits counted as digits too
+static int is_letter(uint32_t c) {
+    if (c < 0x80) return is_ascii_alpha(c);
+    return in_ranges(c, UNICODE_LETTERS, sizeof UNICODE_LETTERS / sizeof *UNICODE_LETTERS);
+}
+static int is_digit(uint32_t c) {
+    if (c < 0x80) return is_ascii_digit(c);
+    return (c >= 0x7C0 && c <= 0x7C9) || in_ranges(c, UNICODE_DIGITS, sizeof UNICODE_DIGITS / sizeof *UNICODE_DIGITS);
+}
+// Characters WORD takes besides letters: the soft hyphen and the lexer's list of combining marks
+// and modifiers (Latin, Greek, Cyrillic, Hebrew, Arabic, Syriac, Indic, Thai, Lao).
+static const uint32_t WORD_EXTRA[][2] = {
+    {0xAD, 0xAD}, {0x237, 0x24F}, {0x2C2, 0x2C5}, {0x2D2, 0x2DF}, {0x2E5, 0x2FF}, {0x300, 0x36F}, {0x370, 0x37D},
+    {0x384, 0x385}, {0x3CF, 0x3CF}, {0x3F6, 0x3F6}, {0x3FC, 0x3FF}, {0x483, 0x487}, {0x4CF, 0x4CF}, {0x4F6, 0x4FF},
+    {0x510, 0x525}, {0x55A, 0x55F}, {0x591, 0x5BD}, {0x5BF, 0x5BF}, {0x5C1, 0x5C2}, {0x5C4, 0x5C5}, {0x5C7, 0x5C7},
+    {0x615, 0x61A}, {0x63B, 0x63F}, {0x64B, 0x65E}, {0x670, 0x670}, {0x6D6, 0x6EF}, {0x6FA, 0x6FF}, {0x70F, 0x70F},
+    {0x711, 0x711}, {0x730, 0x74F}, {0x750, 0x77F}, {0x7A6, 0x7B1}, {0x7CA, 0x7F5}, {0x7FA, 0x7FA}, {0x900, 0x903},
+    {0x93C, 0x93C}, {0x93E, 0x94E}, {0x951, 0x955}, {0x962, 0x963}, {0x981, 0x983}, {0x9BC, 0x9C4}, {0x9C7, 0x9C8},
+    {0x9CB, 0x9CD}, {0x9D7, 0x9D7}, {0x9E2, 0x9E3}, {0xA01, 0xA03}, {0xA3C, 0xA3C}, {0xA3E, 0xA4F}, {0xA81, 0xA83},
+    {0xABC, 0xACF}, {0xB82, 0xB82}, {0xBBE, 0xBC2}, {0xBC6, 0xBC8}, {0xBCA, 0xBCD}, {0xC01, 0xC03}, {0xC3E, 0xC56},
+    {0xD3E, 0xD44}, {0xD46, 0xD48}, {0xE30, 0xE3A}, {0xE47, 0xE4E}, {0xEB1, 0xEBC}, {0xEC8, 0xECD}};
+static int is_word_extra(uint32_t c) { return c >= 0xAD && in_ranges(c, WORD_EXTRA, sizeof WORD_EXTRA / sizeof *WORD_EXTRA); }
 static int is_word_char(uint32_t c) { return is_letter(c) || is_word_extra(c); }
 static int is_alnum(uint32_t c) { return is_letter(c) || is_digit(c); }
 static int is_apos(uint32_t c) { return c == '\'' || c == 0x92 || c == 0x2019; }
@@ -52,19 +65,7 @@ static int is_newline(uint32_t c) { return c == '\r' || c == '\n' || c == 0x2028
 static int is_spacenl(uint32_t c) { return is_space(c) || is_newline(c); }
 static int is_vowel(uint32_t c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u' || c == 'y' || c == 'A' || c == 'E' || c == 'I' || c == 'O' || c == 'U' || c == 'Y'; }
 static int is_hyphen(uint32_t c) { return c == '-' || c == '_' || c == 0x58A || c == 0x2010 || c == 0x2011; }
-static uint32_t lower(uint32_t c) {
-    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
-    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x138 && c != 0x149 && c != 0x17F) {
-        int odd_is_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-        if (odd_is_lower) return (c & 1) ? c + 1 : c;
-        return (c & 1) ? c : c + 1;
-    }
-    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
-    if (c >= 0x410 && c <= 0x42F) return c + 32;
-    if (c >= 0x400 && c <= 0x40F) return c + 80;
-    return c;
-}
+static uint32_t lower(uint32_t c) { return c < 0x80 ? ((c >= 'A' && c <= 'Z') ? c + 32 : c) : unicode_lower(c); }
 
 // Caseless comparison of the text at i with an ASCII literal.
 static size_t lit(const Text* t, size_t i, const char* s) {
@@ -243,17 +244,17 @@ static size_t m_acro(const Text* t, size_t i) {
 // HTHING = [A-Za-z0-9] [A-Za-z0-9.,\xAD]* (- ([A-Za-z0-9\xAD]+ | ACRO \.))+
 static size_t m_hthing(const Text* t, size_t i) {
     uint32_t c0 = at(t, i);
-    if (!(is_ascii_alpha(c0) || is_digit(c0))) return 0;
+    if (!(is_ascii_alpha(c0) || is_ascii_digit(c0))) return 0;
     // The head may itself contain hyphen-free runs; try every head end (the regex backtracks).
     size_t head_max = i + 1;
-    while (is_ascii_alpha(at(t, head_max)) || is_digit(at(t, head_max)) || at(t, head_max) == '.' || at(t, head_max) == ',' || at(t, head_max) == 0xAD) head_max++;
+    while (is_ascii_alpha(at(t, head_max)) || is_ascii_digit(at(t, head_max)) || at(t, head_max) == '.' || at(t, head_max) == ',' || at(t, head_max) == 0xAD) head_max++;
     size_t best = 0;
     for (size_t h = head_max; h > i; h--) {
         size_t k = h;
         int parts = 0;
         while (at(t, k) == '-') {
             size_t a = 0;
-            while (is_ascii_alpha(at(t, k + 1 + a)) || is_digit(at(t, k + 1 + a)) || at(t, k + 1 + a) == 0xAD) a++;
+            while (is_ascii_alpha(at(t, k + 1 + a)) || is_ascii_digit(at(t, k + 1 + a)) || at(t, k + 1 + a) == 0xAD) a++;
             // ACRO \. : the longest acronym prefix followed by a period
             size_t alt = 0, sp = m_acro_special(t, k + 1);
             if (sp && at(t, k + 1 + sp) == '.') alt = sp + 1;
@@ -274,7 +275,7 @@ static size_t m_hthing(const Text* t, size_t i) {
 // THING3 = [A-Za-z0-9]+ (-[A-Za-z]+){0,2} (\\?/ [A-Za-z0-9]+ (-[A-Za-z]+){0,2}){1,2}
 static size_t m_thing3_seg(const Text* t, size_t i) {
     size_t k = i;
-    while (is_ascii_alpha(at(t, k)) || is_digit(at(t, k))) k++;
+    while (is_ascii_alpha(at(t, k)) || is_ascii_digit(at(t, k))) k++;
     if (k == i) return 0;
     for (int h = 0; h < 2 && at(t, k) == '-' && is_ascii_alpha(at(t, k + 1)); h++) {
         k++;
@@ -401,7 +402,7 @@ static size_t sgml_name(const Text* t, size_t k) {
     size_t e = k + 1;
     for (;;) {
         uint32_t c = at(t, e);
-        if (is_ascii_alpha(c) || is_digit(c) || c == '_' || c == ':' || c == '.' || c == '-') e++;
+        if (is_ascii_alpha(c) || is_ascii_digit(c) || c == '_' || c == ':' || c == '.' || c == '-') e++;
         else break;
     }
     return e - k;
@@ -539,7 +540,7 @@ static size_t m_likely_url(const Text* t, size_t i) {
 }
 // EMAIL = [a-zA-Z0-9] [^ \t\n\f\r"<>|()\xA0]* @ ([^ \t\n\f\r"<>|().\xA0]+ \.)* [^ \t\n\f\r"<>|().\xA0]+
 static size_t m_email(const Text* t, size_t i) {
-    if (!(is_ascii_alpha(at(t, i)) || is_digit(at(t, i)))) return 0;
+    if (!(is_ascii_alpha(at(t, i)) || is_ascii_digit(at(t, i)))) return 0;
     size_t run = i + 1;
     while (run < t->n && !url_stop(at(t, run)) && at(t, run) != 0xA0) run++;
     // the longest end e: after some '@' a+1 < e, dot-separated non-empty segments up to e
@@ -628,9 +629,9 @@ static Match scan(const Text* t, size_t i) {
     if ((m = lit(t, i, "&apos;"))) consider(&b, m, 0, m, "'", 0);
     if ((m = lit(t, i, "&nbsp;"))) consider(&b, m, 0, m, NULL, 1);
     if ((m = lit_any(t, i, "&ht;|&tl;|&ur;|&lr;|&qc;|&ql;|&qr;|&odq;|&cdq;"))) consider(&b, m, m, m, NULL, 0);
-    if (c == '&' && at(t, i + 1) == '#' && is_digit(at(t, i + 2))) {
+    if (c == '&' && at(t, i + 1) == '#' && is_ascii_digit(at(t, i + 2))) {
         size_t k = i + 2;
-        while (is_digit(at(t, k))) k++;
+        while (is_ascii_digit(at(t, k))) k++;
         if (at(t, k) == ';') consider(&b, k + 1 - i, k + 1 - i, k + 1 - i, NULL, 0);
     }
     // words, with a following clitic as trailing context
@@ -687,7 +688,7 @@ static Match scan(const Text* t, size_t i) {
     if ((m = m_email(t, i))) consider(&b, m, m, m, NULL, 0);
     if (c == '@' && (is_ascii_alpha(at(t, i + 1)) || at(t, i + 1) == '_')) {
         size_t k = i + 2;
-        while (is_ascii_alpha(at(t, k)) || is_digit(at(t, k)) || at(t, k) == '_') k++;
+        while (is_ascii_alpha(at(t, k)) || is_ascii_digit(at(t, k)) || at(t, k) == '_') k++;
         consider(&b, k - i, k - i, k - i, NULL, 0);
     }
     if (c == '#' && is_letter(at(t, i + 1))) {
@@ -774,19 +775,19 @@ static Match scan(const Text* t, size_t i) {
     }
     if (may_abbrev && (m = m_abbrev4(t, i)) && is_space(at(t, i + m))) consider(&b, m + 1, m, m, NULL, 0);
     if (acro && is_spacenl(at(t, i + acro))) consider(&b, acro + 1, acro, acro, NULL, 0);
-    if (is_apos(c) && is_digit(at(t, i + 1)) && is_digit(at(t, i + 2)) && is_spacenl(at(t, i + 3))) consider(&b, 4, 3, 3, NULL, 0);
+    if (is_apos(c) && is_ascii_digit(at(t, i + 1)) && is_ascii_digit(at(t, i + 2)) && is_spacenl(at(t, i + 3))) consider(&b, 4, 3, 3, NULL, 0);
     if ((m = m_filename(t, i))) consider(&b, m, m - 1, m - 1, NULL, 0);
     if (w && at(t, i + w) == '.' && (at(t, i + w + 1) == ',' || at(t, i + w + 1) == ';' || at(t, i + w + 1) == ':'))
         consider(&b, w + 2, w + 1, w + 1, NULL, 0);
     // quotes
     if (c == '"') {
         uint32_t d = at(t, i + 1);
-        if (is_ascii_alpha(d) || is_digit(d) || d == '$') consider(&b, 2, 0, 1, "``", 0);
+        if (is_ascii_alpha(d) || is_ascii_digit(d) || d == '$') consider(&b, 2, 0, 1, "``", 0);
         consider(&b, 1, 0, 1, "''", 0);
     }
     if ((m = lit(t, i, "&quot;"))) {
         uint32_t d = at(t, i + m);
-        if (is_ascii_alpha(d) || is_digit(d) || d == '$') consider(&b, m + 1, 0, m, "``", 0);
+        if (is_ascii_alpha(d) || is_ascii_digit(d) || d == '$') consider(&b, m + 1, 0, m, "``", 0);
         consider(&b, m, 0, m, "''", 0);
     }
     // single symbols
@@ -834,7 +835,8 @@ static Match scan(const Text* t, size_t i) {
         while (at(t, k) == '?' || at(t, k) == '!') k++;
         consider(&b, k - i, k - i, k - i, NULL, 0);
     }
-    if (c == 0xA1 || c == 0xBF || c == 0x37E || c == 0x589 || c == 0x61F || c == 0x6D4) consider(&b, 1, 1, 1, NULL, 0);
+    if (c == 0xA1 || c == 0xBF || c == 0x37E || c == 0x589 || c == 0x61F || c == 0x6D4 || (c >= 0x700 && c <= 0x702) || c == 0x7FA || c == 0x3002)
+        consider(&b, 1, 1, 1, NULL, 0);
     // hyphenated things and alphanumeric runs
     size_t ht = m_hthing(t, i);
     if (ht && at(t, i + ht) == '.' && (at(t, i + ht + 1) == ',' || at(t, i + ht + 1) == ';' || at(t, i + ht + 1) == ':'))
@@ -872,8 +874,10 @@ static Match scan(const Text* t, size_t i) {
         if (c == '\'' && d == '\'') len = 2;
         consider(&b, len, len, len, "\001quote", 0);
     }
-    // other symbols stand alone
-    if (!b.total && c >= 0xA0 && !is_spacenl(c) && !is_letter(c) && !is_digit(c) && c != 0xAD && !(c >= 0x200B && c <= 0x200F) && c != 0xFEFF && !(c >= 0x300 && c <= 0x36F))
+    // other symbols stand alone up to U+2FFF (roman numerals aside) and as full-width forms; the
+    // lexer has no rule for the rest (CJK symbols, emoji, ...) and deletes them
+    int symbol = (c >= 0xA0 && c < 0x2150) || (c > 0x218F && c < 0x3000) || (c >= 0xFF01 && c <= 0xFF65);
+    if (!b.total && symbol && !is_spacenl(c) && !is_letter(c) && !is_digit(c) && c != 0xAD && !(c >= 0x200B && c <= 0x200F) && !(c >= 0x300 && c <= 0x36F))
         consider(&b, 1, 1, 1, NULL, 0);
     if (!b.total) {
         // whitespace, newlines, zero-width characters and anything untokenizable produce no token
@@ -937,10 +941,25 @@ static uint32_t* decode_utf8(const char* s, size_t len, size_t* n_out) {
     return cp;
 }
 
+// Unicode's Final_Sigma condition within a token: a cased letter before (case-ignorable
+// characters skipped), none after.
+static int case_ignorable(uint32_t c) {
+    return c == '.' || c == ':' || c == '\'' || c == 0x2018 || c == 0x2019 || c == 0xB7 || c == 0xAD || c == '^' ||
+           c == '`' || c == 0xA8 || c == 0xAF || c == 0xB4 || c == 0xB8 || (c >= 0x2B0 && c <= 0x36F) || (c >= 0x483 && c <= 0x489);
+}
+static int final_sigma(const uint32_t* tok, size_t n, size_t k) {
+    size_t b = k;
+    while (b > 0 && case_ignorable(tok[b - 1])) b--;
+    if (b == 0 || !unicode_is_cased(tok[b - 1])) return 0;
+    size_t a = k + 1;
+    while (a < n && case_ignorable(tok[a])) a++;
+    return a == n || !unicode_is_cased(tok[a]);
+}
+
 // Emits the token text after the lexer's normalisations (quotes, ampersands, spaces) lower-cased.
 static void emit(Buf* out, const Text* t, size_t i, const Match* m) {
     if (m->repl && m->repl[0] != '\001') {
-        for (const char* r = m->repl; *r; r++) buf_cp(out, lower((unsigned char)*r));
+        for (const char* r = m->repl; *r; r++) buf_cp(out, lower((unsigned char)*r));  // ASCII replacements
         return;
     }
     const char* mode = m->repl ? m->repl + 1 : "";
@@ -958,6 +977,12 @@ static void emit(Buf* out, const Text* t, size_t i, const Match* m) {
         if (!strcmp(mode, "nbsp") && c == ' ') { buf_cp(out, 0xA0); continue; }
         if (!strcmp(mode, "parens") && (c == '(' || c == ')')) { buf_put(out, c == '(' ? "-lrb-" : "-rrb-", 5); continue; }
         if (!strcmp(mode, "amp") && c == '&' && k + 4 < m->tok && lit(t, i + k, "&amp;")) { buf_put(out, "&", 1); k += 4; continue; }
+        // Java's toLowerCase: İ becomes i + combining dot; a capital sigma ending a word is final
+        if (c == 0x130) { buf_put(out, "i", 1); buf_cp(out, 0x307); continue; }
+        if (c == 0x3A3 && final_sigma(t->c + i, m->tok, k)) {
+            buf_cp(out, 0x3C2);
+            continue;
+        }
         buf_cp(out, lower(c));
     }
 }

@@ -180,7 +180,7 @@ static char* slurp_text(const char* path, size_t* len) {
 }
 
 static void test_ptb_tokenizer_jar_cases(void) {
-    // 14,096 lines of tricky fragments and the Stanford 3.4.1 jar's output for the whole file
+    // 17,104 lines of tricky fragments and the Stanford 3.4.1 jar's output for the whole file
     char in_path[PATH_MAX + 64], want_path[PATH_MAX + 64];
     snprintf(in_path, sizeof in_path, "%s/tests/data/eval/ptb_cases.txt", repo);
     snprintf(want_path, sizeof want_path, "%s/tests/data/eval/ptb_cases.jar.txt", repo);
