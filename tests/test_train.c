@@ -3,6 +3,7 @@
 // two MPI ranks give the losses of one process with the same global batch, a damaged checkpoint is
 // a clear error and is left as it is, bad input is a clear error, and prompts steer captions.
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -305,6 +306,62 @@ static void test_bad_input(void) {
     CHECK(access(out, F_OK) != 0, "a failed inference left %s behind", out);
 }
 
+// Prompts steer captions: a small model trained on the simulator writes "dog" far more often for
+// images prompted with ["dog"] than for the same images without prompts.
+static int count_word(const char* path, const char* word) {
+    char* text = slurp(path);
+    int n = 0;
+    for (char* p = strstr(text, "\"caption\""); p; p = strstr(p + 1, "\"caption\"")) {
+        char* end = strchr(p + 11, '\n');
+        if (end) *end = '\0';
+        for (char* c = p; *c; c++) *c = (char)tolower((unsigned char)*c);
+        char* w = strstr(p, word);
+        n += w && !isalpha((unsigned char)w[-1]);
+        if (end) *end = '\n';
+    }
+    free(text);
+    return n;
+}
+
+static void test_prompts_steer_captions(void) {
+    char log[128], run[128], prompts[160], with[160], without[160];
+    snprintf(log, sizeof log, "%s/prompts.log", dir);
+    snprintf(run, sizeof run, "%s/prompted", dir);
+    snprintf(prompts, sizeof prompts, "%s/dog.json", dir);
+    snprintf(with, sizeof with, "%s/with.json", dir);
+    snprintf(without, sizeof without, "%s/without.json", dir);
+    int rc = sh(log, "bin/tipcap-train --config %s --set run.dir=%s --set model.width=128 --set model.dec_heads=4 "
+                     "--set model.int_heads=4 --set model.prefix_len=4 --set model.proj_hidden=256 --set model.max_len=24 "
+                     "--set train.batch_size=32 --set train.steps=800 --set train.lr=2e-3 --set train.schedule=cosine "
+                     "--set train.min_lr_ratio=0.1 --set train.warmup_steps=50 --set train.log_every=100 "
+                     "--set train.checkpoint_every=800", config, run);
+    REQUIRE(rc == 0, "training failed (see %s)", log);
+    // the first 100 images, each prompted with "dog"
+    char* text = readFileCheck(corpus, NULL);
+    cJSON* all = cJSON_Parse(text);
+    free(text);
+    cJSON* p = cJSON_CreateObject();
+    int n = 0;
+    for (cJSON* img = all->child; img && n < 100; img = img->next, n++) {
+        cJSON* words = cJSON_AddArrayToObject(p, img->string);
+        cJSON_AddItemToArray(words, cJSON_CreateString("dog"));
+    }
+    char* out = cJSON_Print(p);
+    FILE* f = fopenCheck(prompts, "wb");
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    cJSON_Delete(p);
+    cJSON_Delete(all);
+    REQUIRE(sh(log, "bin/tipcap-infer --checkpoint %s --features %s --limit 100 --beam 3 --prompts %s --out %s", run,
+               features, prompts, with) == 0, "inference with prompts failed");
+    REQUIRE(sh(log, "bin/tipcap-infer --checkpoint %s --features %s --limit 100 --beam 3 --out %s", run, features,
+               without) == 0, "inference without prompts failed");
+    int a = count_word(with, "dog"), b = count_word(without, "dog");
+    printf("  \"dog\" in %d of 100 captions prompted with it, in %d of the same 100 without prompts\n", a, b);
+    CHECK(a >= 30 && a >= 3 * b + 10, "the prompt does not steer the captions: %d with, %d without", a, b);
+}
+
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): a 2-task array (two
 // seeds) of the tiny config trains, captions and scores to completion; scripts/sweep-collect
 // gathers it into one row with the mean and standard deviation over the seeds.
@@ -366,6 +423,7 @@ int main(void) {
     RUN(test_damaged_checkpoint);
     RUN(test_mpi_two_ranks_equal_one);
     RUN(test_bad_input);
+    RUN(test_prompts_steer_captions);
     RUN(test_slurm_sweep);
     int rc = test_summary();
     if (rc == 0) {

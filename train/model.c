@@ -463,11 +463,19 @@ void model_init_random(Model* m, uint64_t seed) {
         if (p->group == GROUP_GAP) continue;  // mu = 0, L = 0 until model_set_gap
         if (strstr(p->name, "ln_") && strstr(p->name, ".weight")) {
             for (size_t j = 0; j < p->numel; j++) w[j] = 1.0f;
+        } else if (i == m->p_prompt_w) {
+            // identity: a prompt token starts as the mean token embedding of its word, on the scale
+            // of the other inputs of the interaction encoder (a random projection would shrink it
+            // far below the type embedding and bury which word it is)
+            for (int r = 0; r < m->cfg.width; r++) w[(size_t)r * m->cfg.width + r] = 1.0f;
         } else if (p->ndim == 2) {
             int layers = p->group == GROUP_DECODER ? m->cfg.dec_layers
                          : p->group == GROUP_INTERACTION ? m->cfg.int_layers : (m->cfg.map_layers ? m->cfg.map_layers : 1);
             float std = 0.02f;
             if (is_residual_projection(p->name)) std = 0.02f / sqrtf(2.0f * (float)layers);
+            // the projector's input layers: 1/sqrt(fan in), as nn.Linear (ClipCap), so that the
+            // prefix carries the embedding at the scale of the tokens instead of 0.02^2 of it
+            if (i == m->p_fc1_w || i == m->p_fc2_w || i == m->p_lin_w) std = 1.0f / sqrtf((float)p->shape[1]);
             for (size_t j = 0; j < p->numel; j++) w[j] = std * philox_normal(seed, (uint64_t)i, j);
             if (i == m->p_wte)  // the padded vocabulary rows stay zero: no token ever uses them
                 memset(w + (size_t)m->cfg.vocab_size * m->cfg.width, 0,
