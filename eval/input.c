@@ -414,6 +414,12 @@ int pair_images(const RefSet* refs, const ResultSet* res, const char* refs_path,
             n_missing++;
         }
     }
+    // one image given twice, once by file name and once by its integer id
+    for (size_t i = 0; i < refs->n; i++)
+        if (aliases[i] && idmap_find(&res_map, refs->images[i].id) >= 0 && idmap_find(&res_map, aliases[i]) >= 0) {
+            append_ids(&dups, &dups_len, refs->images[i].id);
+            n_dups++;
+        }
     int ok = !n_dups && !n_missing;
     if (!ok) {
         size_t cap = 256 + dups_len + missing_len + strlen(refs_path) + strlen(res_path);

@@ -453,6 +453,9 @@ static void test_bad_input(void) {
         {good_refs, "[{\"image_id\": 1}]", "row 0: \"caption\" missing"},
         {"[1, 2", "[]", "invalid JSON"},
         {"{\"1\": \"not a list\"}", "[{\"image_id\": 1, \"caption\": \"a\"}]", "references must be a list"},
+        {"{\"COCO_val2014_000000000042.jpg\": [\"a dog\"]}",
+         "[{\"image_id\": 42, \"caption\": \"a\"}, {\"image_id\": \"COCO_val2014_000000000042.jpg\", \"caption\": \"b\"}]",
+         "duplicate image (one result per image): COCO_val2014_000000000042.jpg"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         write_file(refs, cases[c].refs, strlen(cases[c].refs));
@@ -464,7 +467,7 @@ static void test_bad_input(void) {
         CHECK(rc == 1, "case %zu: exit %d (want 1)", c, rc);
         CHECK(strstr(err, cases[c].expect) != NULL, "case %zu: message \"%s\" lacks \"%s\"", c, err, cases[c].expect);
         CHECK(stat(out, &st) != 0, "case %zu: a JSON file was left", c);
-        CHECK(strstr(err, c < 5 ? "res.json" : "refs.json") != NULL, "case %zu: message does not name the file: %s", c, err);
+        CHECK(strstr(err, (c < 5 || c == 7) ? "res.json" : "refs.json") != NULL, "case %zu: message does not name the file: %s", c, err);
     }
     // an empty caption is scored (as the toolkit scores it), not an error
     write_file(refs, good_refs, strlen(good_refs));
