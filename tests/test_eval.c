@@ -479,6 +479,18 @@ static void test_bad_input(void) {
     cJSON* j = load_json(out);
     CHECK(j && score(j, "ROUGE_L") == 0.0 && score(j, "CIDEr") == 0.0, "empty captions score 0");
     cJSON_Delete(j);
+    // integer COCO ids find references keyed by COCO file names, and stay numbers in the output
+    const char* file_refs = "{\"COCO_val2014_000000000042.jpg\": [\"a dog\"], \"COCO_val2014_000000000043.jpg\": [\"a cat\"]}";
+    const char* int_res = "[{\"image_id\": 43, \"caption\": \"a cat\"}, {\"image_id\": 42, \"caption\": \"a dog\"}]";
+    write_file(refs, file_refs, strlen(file_refs));
+    write_file(res, int_res, strlen(int_res));
+    rc = run_eval(args, out, err, sizeof err);
+    CHECK(rc == 0, "integer ids against file names: exit %d: %s", rc, err);
+    j = load_json(out);
+    const cJSON* first = j ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "images"), 0) : NULL;
+    const cJSON* first_id = first ? cJSON_GetObjectItemCaseSensitive(first, "image_id") : NULL;
+    CHECK(cJSON_IsNumber(first_id) && first_id->valuedouble == 42, "the first image is 42 (the references' order), as a number");
+    cJSON_Delete(j);
     remove(refs);
     remove(res);
     remove(out);
