@@ -4,11 +4,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "common/check.h"
 #include "infer/decode.h"
 #include "kernels/philox.h"
 #include "tests/harness.h"
+#include "train/gpt2_import.h"
 #include "train/model.h"
 
 #define EOT 10  // the tiny models' vocabulary is 0..10
@@ -441,6 +443,77 @@ static void test_cuda_greedy_matches_cpu(void) {
     gpu->destroy(gpu);
 }
 
+// A minimal .npy writer (float32 '<f4' or int32 '<i4', C order) for the Python oracle.
+static void write_npy(const char* path, const char* descr, const void* data, size_t elem, const int* shape, int ndim) {
+    char header[256], dims[128] = "";
+    size_t n = 1, len = 0;
+    for (int i = 0; i < ndim; i++) {
+        len += (size_t)snprintf(dims + len, sizeof dims - len, "%d, ", shape[i]);
+        n *= (size_t)shape[i];
+    }
+    int h = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
+    int total = (10 + h + 1 + 63) / 64 * 64;  // magic, version, length, header, newline: 64-byte aligned
+    while (10 + h + 1 < total) header[h++] = ' ';
+    header[h++] = '\n';
+    FILE* f = fopenCheck(path, "wb");
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(h & 0xff), (unsigned char)(h >> 8)};
+    fwriteCheck(pre, 1, 10, f, path);
+    fwriteCheck(header, 1, (size_t)h, f, path);
+    fwriteCheck(data, elem, n, f, path);
+    fclose(f);
+}
+
+// A GPT-2 checkpoint in Hugging Face's layout (written by transformers when installed, else by the
+// oracle's numpy code) gives the same logits in tipcap's decoder as in GPT-2 itself, for the same
+// input embeddings [prefix; tokens].
+static void test_gpt2_import(void) {
+    char dir[] = "/tmp/tipcap_gpt2_XXXXXX", cmd[512], path[256], err[512];
+    REQUIRE(mkdtemp(dir), "mkdtemp");
+    snprintf(cmd, sizeof cmd, "python3 tests/gpt2_oracle.py make %s", dir);
+    int rc = system(cmd);
+    if (!WIFEXITED(rc) || WEXITSTATUS(rc) == 3) SKIP("numpy and safetensors (pip) are not installed");
+    REQUIRE(WEXITSTATUS(rc) == 0, "the oracle could not write a checkpoint");
+    ModelConfig c = {.clip_dim = 6, .prefix_len = 2, .width = 16, .vocab_size = 50257, .max_len = 32, .dec_layers = 2,
+                     .dec_heads = 2, .int_layers = 1, .int_heads = 2, .map_layers = 0, .proj_hidden = 10,
+                     .max_prompts = 2};
+    Backend* be = backend_cpu_create();
+    Model* m = model_create(be, &c, 2, 5);
+    uint64_t seed = test_seed() + 29;
+    model_init_random(m, seed);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    REQUIRE(model_load_gpt2(m, path, err, sizeof err) == 0, "%s", err);
+    int B = 2, K = 2, L = 5, C = 16, V = 50257, Vp = model_padded_vocab(m);
+    float emb[2 * 6];
+    int tokens[2 * 5];
+    for (int i = 0; i < 12; i++) emb[i] = philox_normal(seed, 1, (uint64_t)i);
+    for (int i = 0; i < 10; i++) tokens[i] = (int)(philox_uniform(seed, 2, (uint64_t)i) * (V - 1));
+    ModelBatch b = {.B = B, .L = L, .emb = emb, .tokens = tokens, .M = 0, .gap_noise = 0};
+    float* prefix = mallocCheck(sizeof(float) * (size_t)B * K * C);
+    float* logits = mallocCheck(sizeof(float) * (size_t)B * (K + L) * Vp);
+    float* ours = mallocCheck(sizeof(float) * (size_t)B * (K + L) * V);
+    model_prefix(m, &b, prefix);
+    model_logits_rows(m, &b, logits);
+    for (int r = 0; r < B * (K + L); r++) memcpy(ours + (size_t)r * V, logits + (size_t)r * Vp, sizeof(float) * (size_t)V);
+    int sp[3] = {B, K, C}, st[2] = {B, L}, so[3] = {B, K + L, V};
+    snprintf(path, sizeof path, "%s/prefix.npy", dir);
+    write_npy(path, "<f4", prefix, sizeof(float), sp, 3);
+    snprintf(path, sizeof path, "%s/tokens.npy", dir);
+    write_npy(path, "<i4", tokens, sizeof(int), st, 2);
+    snprintf(path, sizeof path, "%s/ours.npy", dir);
+    write_npy(path, "<f4", ours, sizeof(float), so, 3);
+    snprintf(cmd, sizeof cmd, "python3 tests/gpt2_oracle.py check %s", dir);
+    fflush(stdout);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "tipcap's GPT-2 decoder differs from GPT-2 (see above)");
+    free(prefix);
+    free(logits);
+    free(ours);
+    model_free(m);
+    be->destroy(be);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) printf("  could not remove %s\n", dir);
+}
+
 int main(void) {
     RUN(test_step_gradient_mlp);
     RUN(test_step_gradient_mapper);
@@ -452,5 +525,6 @@ int main(void) {
     RUN(test_greedy_is_beam_one);
     RUN(test_beam_matches_brute_force);
     RUN(test_cuda_greedy_matches_cpu);
+    RUN(test_gpt2_import);
     return test_summary();
 }

@@ -777,6 +777,20 @@ void model_decode_step(Model* m, ModelDecoder* d, const int* tokens, int k, floa
 
 int model_decode_position(const ModelDecoder* d) { return d->pos; }
 
+void model_prefix(Model* m, const ModelBatch* b, float* out) {
+    Backend* be = m->be;
+    int K = m->cfg.prefix_len, C = m->cfg.width, S = K + b->M;
+    encode_prefix(m, b);
+    size_t n = (size_t)b->B * S * C;
+    float* f = f32_alloc(m, n);
+    float* host = mallocCheck(n * sizeof(float));
+    be->cast_to_f32(be, f, m->inter.out, n);
+    be->download(be, host, f, n * sizeof(float));
+    for (int r = 0; r < b->B; r++) memcpy(out + (size_t)r * K * C, host + (size_t)r * S * C, sizeof(float) * (size_t)K * C);
+    free(host);
+    be->free(be, f);
+}
+
 void model_logits_rows(Model* m, const ModelBatch* b, float* out) {
     forward(m, b);
     Backend* be = m->be;
