@@ -234,10 +234,12 @@ demo: deps
 	@$(MAKE) --no-print-directory programs
 	@scripts/demo.sh
 
+# Programs to PREFIX/bin; the data they read at run time (common/paths.h) to PREFIX/share/tipcap.
+INSTALL_DATA := gpt2 vocab meteor
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tipcap
 	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -r data/gpt2 data/vocab data/meteor $(DESTDIR)$(PREFIX)/share/tipcap/ 2>/dev/null || true
+	cp -r $(addprefix data/,$(INSTALL_DATA)) $(DESTDIR)$(PREFIX)/share/tipcap/
 
 clean:
 	rm -rf $(BUILD) $(BIN)

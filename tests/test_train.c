@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "data/features.h"
 #include "tests/harness.h"
 #include "train/safetensors.h"
 
@@ -301,9 +302,52 @@ static void test_bad_input(void) {
     fclose(f);
     expect_failure("infer_key", "no_such_image.jpg", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json "
                    "--prompts %s", ckpt, features, dir, prompts);
+    // an empty feature file
+    char empty[160];
+    snprintf(empty, sizeof empty, "%s/empty.h5", dir);
+    FeatureStore none = {.dim = 64, .normalized = 1};
+    snprintf(none.clip_model, sizeof none.clip_model, "none");
+    REQUIRE(features_write(empty, &none, 0, err, sizeof err) == 0, "%s", err);
+    expect_failure("infer_empty", "no images", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json", ckpt, empty,
+                   dir);
+    // a GPT-2 checkpoint for a decoder with another vocabulary (model.vocab = corpus)
+    char gpt2dir[160];
+    snprintf(gpt2dir, sizeof gpt2dir, "%s/gpt2", dir);
+    mkdir(gpt2dir, 0755);
+    if (sh(log, "python3 tests/gpt2_oracle.py make %s", gpt2dir) == 0)
+        expect_failure("gpt2_vocab", "model.vocab = \"gpt2\"", "bin/tipcap-train --config %s --set run.dir=%s "
+                       "--set model.decoder_init=%s/model.safetensors", config, run, gpt2dir);
     char out[200];
     snprintf(out, sizeof out, "%s/r.json", dir);
     CHECK(access(out, F_OK) != 0, "a failed inference left %s behind", out);
+}
+
+// --interactive: an image key and prompt words per line in, one caption per line out; an unknown
+// key is reported and the session goes on.
+static void test_interactive(void) {
+    char log[128], in[160], out[160], ckpt[160];
+    snprintf(log, sizeof log, "%s/interactive.log", dir);
+    snprintf(in, sizeof in, "%s/interactive.in", dir);
+    snprintf(out, sizeof out, "%s/interactive.out", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/whole", dir);
+    char* text = readFileCheck(corpus, NULL);
+    cJSON* all = cJSON_Parse(text);
+    free(text);
+    FILE* f = fopenCheck(in, "wb");
+    fprintf(f, "%s dog, frisbee\nno_such_image.jpg dog\n%s\n", all->child->string, all->child->next->string);
+    fclose(f);
+    cJSON_Delete(all);
+    int rc = sh(log, "bin/tipcap-infer --checkpoint %s --features %s --interactive --beam 2 < %s > %s", ckpt, features, in,
+                out);
+    CHECK(rc == 0, "interactive session exited with %d", rc);
+    char* lines = slurp(out);
+    int n = 0;
+    for (char* p = lines; *p; p++) n += *p == '\n';
+    CHECK(n == 2, "expected 2 captions, got %d lines:\n%s", n, lines);
+    free(lines);
+    char* err = slurp(log);
+    CHECK(strstr(err, "unknown image key \"no_such_image.jpg\"") != NULL, "the unknown key was not reported:\n%s", err);
+    free(err);
 }
 
 // Prompts steer captions: a small model trained on the simulator writes "dog" far more often for
@@ -423,6 +467,7 @@ int main(void) {
     RUN(test_damaged_checkpoint);
     RUN(test_mpi_two_ranks_equal_one);
     RUN(test_bad_input);
+    RUN(test_interactive);
     RUN(test_prompts_steer_captions);
     RUN(test_slurm_sweep);
     int rc = test_summary();
