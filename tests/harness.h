@@ -109,6 +109,43 @@ static int run_captured(void (*fn)(void* arg), void* arg, char* err_out, size_t 
     return WEXITSTATUS(status);
 }
 
+// The CUDA emulator (kernels/emu) reads its shuffle mode from TIPCAP_EMU_SHUFFLE when the program
+// starts. A test program re-runs itself as a child with shuffle mode on and the same seed, with
+// the argument SHUFFLED_CHILD_FLAG (its main() then runs the CUDA cases); returns 1 when the child
+// passed, and leaves its output in log.
+#define SHUFFLED_CHILD_FLAG "--shuffled-child"
+__attribute__((unused))
+static int rerun_shuffled(char* log, size_t cap) {
+    char seed[32], shuffle[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
+    snprintf(shuffle, sizeof shuffle, "%llu", (unsigned long long)test_seed() + 1);  // 0 would turn it off
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return 0;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pipefd[0]);
+        dup2(pipefd[1], 1);
+        dup2(pipefd[1], 2);
+        setenv("TIPCAP_TEST_SEED", seed, 1);
+        setenv("TIPCAP_EMU_SHUFFLE", shuffle, 1);
+        execl("/proc/self/exe", "shuffled-child", SHUFFLED_CHILD_FLAG, (char*)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = snprintf(log, cap, "TIPCAP_EMU_SHUFFLE=%s TIPCAP_TEST_SEED=%s %s:\n", shuffle, seed, SHUFFLED_CHILD_FLAG);
+    ssize_t got;
+    char sink[4096];
+    while ((got = read(pipefd[0], len + 1 < cap ? log + len : sink, len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
+        if (len + 1 < cap) len += (size_t)got;
+    close(pipefd[0]);
+    log[len < cap ? len : cap - 1] = '\0';
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(log, " passed, 0 failed") != NULL;
+}
+
 // Relative error ||a - b|| / ||b|| over n floats; infinite if either holds a NaN or Inf, so
 // that an unwritten (poisoned) output can never pass a bound.
 __attribute__((unused))

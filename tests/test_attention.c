@@ -446,54 +446,19 @@ static void test_cpu_backend_table(void) {
 // The CUDA cases again with the emulator's shuffle mode on: fibers resume in a random order at
 // every barrier and warp exchange, so a missing __syncthreads() or a race changes the numbers
 // (and breaks the bitwise determinism check). The emulator reads the mode from the environment
-// when it starts, so the cases run in a child process: this program re-executed with
-// TIPCAP_EMU_SHUFFLE set and the argument --shuffled-cases. Its output is shown indented.
-#ifndef TIPCAP_TEST_GPU
-extern char** environ;
+// when it starts, so the cases run in a child process (rerun_shuffled in tests/harness.h).
 static void test_cuda_shuffle_mode(void) {
-    char shuffle_var[64], seed_var[64];
-    snprintf(shuffle_var, sizeof shuffle_var, "TIPCAP_EMU_SHUFFLE=%llu", (unsigned long long)(test_seed() | 1));
-    snprintf(seed_var, sizeof seed_var, "TIPCAP_TEST_SEED=%llu", (unsigned long long)test_seed());
-    size_t n_env = 0;
-    while (environ[n_env]) n_env++;
-    char** env = (char**)mallocCheck((n_env + 3) * sizeof(char*));
-    size_t k = 0;
-    for (size_t i = 0; i < n_env; i++)
-        if (strncmp(environ[i], "TIPCAP_EMU_SHUFFLE=", 19) && strncmp(environ[i], "TIPCAP_TEST_SEED=", 17))
-            env[k++] = environ[i];
-    env[k++] = shuffle_var;
-    env[k++] = seed_var;
-    env[k] = NULL;
-    int pipefd[2];
-    REQUIRE(pipe(pipefd) == 0, "pipe failed");
-    fflush(stdout);
-    const pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        close(pipefd[0]);
-        char* const argv[] = {(char*)"test_attention", (char*)"--shuffled-cases", NULL};
-        execve("/proc/self/exe", argv, env);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    free(env);
-    FILE* child = fdopen(pipefd[0], "r");
-    char line[512];
-    while (fgets(line, sizeof line, child)) printf("    %s", line);
-    fclose(child);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-          "the CUDA cases failed under shuffle mode (%s %s, status %d)", shuffle_var, seed_var, status);
-}
+#ifdef TIPCAP_TEST_GPU
+    SKIP("shuffle mode is a feature of the CUDA emulation");
 #else
-static void test_cuda_shuffle_mode(void) { SKIP("shuffle mode belongs to the CUDA emulator"); }
+    static char log[1 << 16];
+    CHECK(rerun_shuffled(log, sizeof log), "the CUDA cases failed under the emulator's shuffle mode: %s", log);
 #endif
+}
 
 int main(int argc, char** argv) {
     rng_state = test_seed();
-    if (argc == 2 && !strcmp(argv[1], "--shuffled-cases")) {  // the child of test_cuda_shuffle_mode
+    if (argc == 2 && !strcmp(argv[1], SHUFFLED_CHILD_FLAG)) {  // the child of test_cuda_shuffle_mode
         RUN(test_cuda_fp32);
         RUN(test_cuda_bf16);
         RUN(test_cuda_deterministic);

@@ -540,53 +540,19 @@ static void test_bad_shapes(void) {
 
 // ------------------------------------------------------------------ shuffle mode (emulation only)
 
-#define SHUFFLE_CHILD_FLAG "--shuffled-child"
-
-// The emulator reads TIPCAP_EMU_SHUFFLE when the program starts, so the CUDA cases run again in
-// a child process started with it; its output is shown only when it fails.
+// The CUDA cases again in a child with the emulator's shuffle mode (tests/harness.h).
 static void test_cuda_shuffled(void) {
 #ifdef TIPCAP_TEST_GPU
     SKIP("shuffle mode is a feature of the CUDA emulation");
 #else
-    char seed[32], shuffle[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
-    snprintf(shuffle, sizeof shuffle, "%llu", (unsigned long long)test_seed() + 1);  // 0 would turn it off
-    int pipefd[2];
-    REQUIRE(pipe(pipefd) == 0, "pipe failed");
-    fflush(stdout);
-    fflush(stderr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0, "fork failed");
-    if (pid == 0) {
-        close(pipefd[0]);
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        setenv("TIPCAP_TEST_SEED", seed, 1);
-        setenv("TIPCAP_EMU_SHUFFLE", shuffle, 1);
-        execl("/proc/self/exe", "test_decode", SHUFFLE_CHILD_FLAG, (char*)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
     static char log[1 << 16];
-    size_t len = 0;
-    ssize_t got;
-    char sink[512];
-    while ((got = read(pipefd[0], len + 1 < sizeof log ? log + len : sink,
-                       len + 1 < sizeof log ? sizeof log - 1 - len : sizeof sink)) > 0)
-        if (len + 1 < sizeof log) len += (size_t)got;
-    close(pipefd[0]);
-    log[len] = '\0';
-    int status = 0;
-    waitpid(pid, &status, 0);
-    const int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(log, " passed, 0 failed, 0 skipped");
-    CHECK(ok, "the shuffled run (TIPCAP_EMU_SHUFFLE=%s TIPCAP_TEST_SEED=%s %s) failed:\n%s", shuffle, seed,
-          SHUFFLE_CHILD_FLAG, log);
+    CHECK(rerun_shuffled(log, sizeof log), "the CUDA cases failed under the emulator's shuffle mode: %s", log);
 #endif
 }
 
 int main(int argc, char** argv) {
     rng_state = test_seed();
-    if (argc > 1 && !strcmp(argv[1], SHUFFLE_CHILD_FLAG)) {
+    if (argc > 1 && !strcmp(argv[1], SHUFFLED_CHILD_FLAG)) {
         RUN(test_cuda_cached_fp32);
         RUN(test_cuda_cached_bf16);
         RUN(test_rows_gather);

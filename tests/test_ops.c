@@ -878,54 +878,20 @@ static void test_random_normal(void) {
 }
 
 // ------------------------------------------------------------------------------- shuffle mode
-#define SHUFFLE_CHILD_FLAG "--shuffled-child"
-
-// The emulator reads TIPCAP_EMU_SHUFFLE at start-up: the CUDA cases run again in a child process
-// started with it (and the same TIPCAP_TEST_SEED); its output is shown when it fails.
+// The CUDA cases again in a child with the emulator's shuffle mode (tests/harness.h).
 static void test_cuda_shuffled(void) {
 #ifdef TIPCAP_TEST_GPU
     SKIP("shuffle mode is a feature of the CUDA emulation");
 #else
-    char seed[32], shuffle[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)test_seed());
-    snprintf(shuffle, sizeof shuffle, "%llu", (unsigned long long)test_seed() + 1);  // 0 would turn it off
-    int pipefd[2];
-    REQUIRE(pipe(pipefd) == 0, "pipe failed");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0, "fork failed");
-    if (pid == 0) {
-        close(pipefd[0]);
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        setenv("TIPCAP_TEST_SEED", seed, 1);
-        setenv("TIPCAP_EMU_SHUFFLE", shuffle, 1);
-        execl("/proc/self/exe", "test_ops", SHUFFLE_CHILD_FLAG, (char*)NULL);
-        _exit(127);
-    }
-    close(pipefd[1]);
     static char log[1 << 16];
-    size_t len = 0;
-    ssize_t got;
-    char sink[4096];
-    while ((got = read(pipefd[0], len + 1 < sizeof log ? log + len : sink,
-                       len + 1 < sizeof log ? sizeof log - 1 - len : sizeof sink)) > 0)
-        if (len + 1 < sizeof log) len += (size_t)got;
-    log[len] = '\0';
-    close(pipefd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(log, " 0 failed");
-    CHECK(ok, "the shuffled run (TIPCAP_EMU_SHUFFLE=%s TIPCAP_TEST_SEED=%s test_ops %s) failed:\n%s", shuffle, seed,
-          SHUFFLE_CHILD_FLAG, log);
+    CHECK(rerun_shuffled(log, sizeof log), "the CUDA cases failed under the emulator's shuffle mode: %s", log);
 #endif
 }
 
 int main(int argc, char** argv) {
     test_seed();
     cpu = backend_cpu_create();
-    int shuffled_child = argc > 1 && !strcmp(argv[1], SHUFFLE_CHILD_FLAG);
+    int shuffled_child = argc > 1 && !strcmp(argv[1], SHUFFLED_CHILD_FLAG);
     RUN(test_backend_names);
     RUN(test_cast);
     RUN(test_embedding_forward);
