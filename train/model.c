@@ -775,8 +775,6 @@ void model_decode_step(Model* m, ModelDecoder* d, const int* tokens, int k, floa
     next_token_topk(m, d, n, k, values, ids);
 }
 
-int model_decode_position(const ModelDecoder* d) { return d->pos; }
-
 void model_prefix(Model* m, const ModelBatch* b, float* out) {
     Backend* be = m->be;
     int K = m->cfg.prefix_len, C = m->cfg.width, S = K + b->M;

@@ -125,7 +125,6 @@ void model_decode_prefix(Model* m, ModelDecoder* d, const ModelBatch* b, int k, 
 void model_decode_select(Model* m, ModelDecoder* d, const int* src, int n);
 // Feeds one token per row (host [n]) at the next position; top-k of the following token as above.
 void model_decode_step(Model* m, ModelDecoder* d, const int* tokens, int k, float* values, int* ids);
-int model_decode_position(const ModelDecoder* d);
 // The decoder's prefix (the first K rows of the interaction encoder's output) for a batch: fp32,
 // host [B,K,C].
 void model_prefix(Model* m, const ModelBatch* b, float* out);
