@@ -9,6 +9,9 @@ extern "C" {
 
 char* tipcap_data_path(const char* relative);
 
+// mkdir -p: creates `path` and its missing parents (mode 0755). Returns 0, or -1 with errno set.
+int make_directories(const char* path);
+
 #ifdef __cplusplus
 }
 #endif

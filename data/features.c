@@ -89,6 +89,12 @@ static hid_t float16_type(void) {  // IEEE half, as h5py and numpy store float16
     return t;
 }
 
+int features_find_image(const FeatureStore* fs, const char* key) {
+    for (int i = 0; i < fs->n_images; i++)
+        if (!strcmp(fs->image_keys[i], key)) return i;
+    return -1;
+}
+
 void features_free(FeatureStore* fs) {
     for (int i = 0; fs->image_keys && i < fs->n_images; i++) free(fs->image_keys[i]);
     for (int i = 0; fs->captions && i < fs->n_texts; i++) free(fs->captions[i]);

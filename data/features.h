@@ -54,6 +54,8 @@ int features_read(const char* path, FeatureStore* fs, char* err, size_t err_size
 // Returns 0, or -1 with a message in err (nothing is left at `path` then).
 int features_write(const char* path, const FeatureStore* fs, int float16, char* err, size_t err_size);
 void features_free(FeatureStore* fs);
+// Row of the image with this key in /images, or -1.
+int features_find_image(const FeatureStore* fs, const char* key);
 
 #ifdef __cplusplus
 }

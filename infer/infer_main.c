@@ -93,12 +93,6 @@ static void caption_range(Captioner* cap, const FeatureStore* fs, const ImagePro
     free(out);
 }
 
-static int find_image(const FeatureStore* fs, const char* key) {
-    for (int i = 0; i < fs->n_images; i++)
-        if (!strcmp(fs->image_keys[i], key)) return i;
-    return -1;
-}
-
 static void interactive(Captioner* cap, const FeatureStore* fs, ImagePrompts* prompts) {
     char line[4096];
     int max_words = model_config(cap->model)->max_prompts;
@@ -110,7 +104,7 @@ static void interactive(Captioner* cap, const FeatureStore* fs, ImagePrompts* pr
         char* key = p;
         while (*p && !isspace((unsigned char)*p)) p++;
         if (*p) *p++ = '\0';
-        int image = find_image(fs, key);
+        int image = features_find_image(fs, key);
         if (image < 0) {
             fprintf(stderr, "tipcap-infer: unknown image key \"%s\"\n", key);
             continue;

@@ -69,12 +69,6 @@ int prompts_auto(const FeatureStore* fs, int max_words, double temperature, doub
     return 0;
 }
 
-static int find_image(const FeatureStore* fs, const char* key) {
-    for (int i = 0; i < fs->n_images; i++)
-        if (!strcmp(fs->image_keys[i], key)) return i;
-    return -1;
-}
-
 int prompts_load(const char* path, const FeatureStore* fs, int max_words, ImagePrompts* out, char* err,
                  size_t err_size) {
     FILE* f = fopen(path, "rb");
@@ -95,7 +89,7 @@ int prompts_load(const char* path, const FeatureStore* fs, int max_words, ImageP
     cJSON** per_image = callocCheck((size_t)fs->n_images + 1, sizeof(cJSON*));
     int rc = 0;
     for (cJSON* item = root->child; item && !rc; item = item->next) {
-        int i = find_image(fs, item->string);
+        int i = features_find_image(fs, item->string);
         if (i < 0) {
             snprintf(err, err_size, "%s: image \"%s\" is not in the feature file", path, item->string);
             rc = -1;

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "train/safetensors.h"
 
 static const char* model_config_json(const ModelConfig* c) {
@@ -130,22 +130,10 @@ static int list_checkpoints(const char* ckpt_root, long** steps_out) {
     return n;
 }
 
-static int mkdir_p(const char* path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char* p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 int checkpoint_save(const char* run_dir, Model* m, const TrainState* st, int keep, char* err, size_t err_size) {
     char root[4096], tmp[4200], final_dir[4200], path[4400];
     snprintf(root, sizeof root, "%s/checkpoints", run_dir);
-    if (mkdir_p(root)) {
+    if (make_directories(root)) {
         snprintf(err, err_size, "%s: cannot create: %s", root, strerror(errno));
         return -1;
     }

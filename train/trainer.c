@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "common/atomic_file.h"
 #include "common/check.h"
@@ -296,18 +295,6 @@ static void save_checkpoint(Trainer* t, long step, const char* config_json) {
     if (checkpoint_save(t->tc->dir, t->model, &st, t->tc->keep_checkpoints, err, sizeof err)) FATAL("%s", err);
 }
 
-static void mkdir_run(const char* dir) {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char* p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    if (mkdir(buf, 0755) && errno != EEXIST) FATAL("%s: cannot create the run directory: %s", dir, strerror(errno));
-}
-
 int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     Trainer t;
     memset(&t, 0, sizeof t);
@@ -336,7 +323,8 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             if (dist->rank == 0) LOG_INFO("resumed from %s (step %ld)", ckpt, step);
         }
     } else if (dist->rank == 0) {
-        mkdir_run(tc->dir);
+        if (make_directories(tc->dir))
+            FATAL("%s: cannot create the run directory: %s", tc->dir, strerror(errno));
         char path[1100];
         snprintf(path, sizeof path, "%s/config.json", tc->dir);
         atomic_write_file(path, opt->config_json, strlen(opt->config_json));
