@@ -1,7 +1,8 @@
 // tipcap-train and tipcap-infer as a user runs them, on simulated features of real captions:
 // the loss falls, a run killed with SIGKILL and resumed gives bit-identical losses and weights,
 // two MPI ranks give the losses of one process with the same global batch, a damaged checkpoint is
-// a clear error and is left as it is, bad input is a clear error, and prompts steer captions.
+// a clear error and is left as it is, bad input is a clear error, prompts steer captions, and
+// Hugging Face generate on the same checkpoint writes the same captions.
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -406,6 +407,63 @@ static void test_prompts_steer_captions(void) {
     CHECK(a >= 30 && a >= 3 * b + 10, "the prompt does not steer the captions: %d with, %d without", a, b);
 }
 
+// Hugging Face generate on the same checkpoint (bench/tipcap_torch.py: the model ported to PyTorch,
+// its decoder transformers' GPT2LMHeadModel) writes the captions tipcap-infer writes: greedy; beam 3
+// with prompts, a length penalty and no repeated bigrams; beam 5 to EOT. A caption may differ only in
+// a tie (both scores within 1e-4): then neither search found a better caption than the other.
+static int compare_results(const char* ours_path, const char* hf_path, int* n_same, double* worst) {
+    char* a_text = slurp(ours_path);
+    char* b_text = slurp(hf_path);
+    cJSON* a = cJSON_Parse(a_text);
+    cJSON* b = cJSON_Parse(b_text);
+    free(a_text);
+    free(b_text);
+    int n = a && b && cJSON_GetArraySize(a) == cJSON_GetArraySize(b) ? cJSON_GetArraySize(a) : -1;
+    *n_same = 0;
+    *worst = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON* x = cJSON_GetArrayItem(a, i);
+        cJSON* y = cJSON_GetArrayItem(b, i);
+        const char* cx = cJSON_GetStringValue(cJSON_GetObjectItem(x, "caption"));
+        const char* cy = cJSON_GetStringValue(cJSON_GetObjectItem(y, "caption"));
+        double d = fabs(cJSON_GetNumberValue(cJSON_GetObjectItem(x, "score")) -
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(y, "score")));
+        if (!cx || !cy || isnan(d)) { n = -1; break; }
+        *n_same += !strcmp(cx, cy);
+        if (d > *worst) *worst = d;
+        if (strcmp(cx, cy)) printf("  differs: \"%s\" vs \"%s\" (scores %.3g apart)\n", cx, cy, d);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return n;
+}
+
+static void test_same_captions_as_hf_generate(void) {
+    if (system("python3 -c 'import torch, transformers, h5py, safetensors' 2>/dev/null") != 0)
+        SKIP("python3 has no torch, transformers, h5py or safetensors (make check-torch-oracle installs them)");
+    char log[128], run[128], prompts[160], ours[160], hf[160];
+    snprintf(log, sizeof log, "%s/hf.log", dir);
+    snprintf(run, sizeof run, "%s/prompted", dir);  // trained by test_prompts_steer_captions
+    snprintf(prompts, sizeof prompts, "%s/dog.json", dir);
+    snprintf(ours, sizeof ours, "%s/ours.json", dir);
+    snprintf(hf, sizeof hf, "%s/hf.json", dir);
+    char with_prompts[256];
+    snprintf(with_prompts, sizeof with_prompts, "--beam 3 --prompts %s --length-penalty 0.8 --no-repeat-ngram 2", prompts);
+    const char* settings[] = {"--beam 1", with_prompts, "--beam 5 --no-stop-at-period"};
+    for (int s = 0; s < 3; s++) {
+        REQUIRE(sh(log, "bin/tipcap-infer --checkpoint %s --features %s --limit 100 --with-scores --device cpu %s --out %s",
+                   run, features, settings[s], ours) == 0, "tipcap-infer %s failed (see %s)", settings[s], log);
+        REQUIRE(sh(log, "python3 bench/tipcap_torch.py caption --checkpoint %s --features %s --limit 100 --with-scores %s "
+                        "--out %s", run, features, settings[s], hf) == 0, "tipcap_torch.py %s failed (see %s)", settings[s], log);
+        int same;
+        double worst;
+        int n = compare_results(ours, hf, &same, &worst);
+        REQUIRE(n == 100, "the results of %s and %s do not pair up", ours, hf);
+        printf("  %s: %d of 100 captions identical, scores at most %.2g apart\n", settings[s], same, worst);
+        CHECK(worst <= 1e-4, "%s: a caption's score differs by %.3g from Hugging Face generate's", settings[s], worst);
+    }
+}
+
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): a 2-task array (two
 // seeds) of the tiny config trains, captions and scores to completion; scripts/sweep-collect
 // gathers it into one row with the mean and standard deviation over the seeds.
@@ -469,6 +527,7 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_interactive);
     RUN(test_prompts_steer_captions);
+    RUN(test_same_captions_as_hf_generate);
     RUN(test_slurm_sweep);
     int rc = test_summary();
     if (rc == 0) {
