@@ -1,86 +1,47 @@
 #!/usr/bin/env python3
-"""The TIPCap training step of tipcap in PyTorch, for bench/bench_gpu.sh: the same model (MLP prefix
-projector D -> H1 -> K*C, prompt tokens as the projected mean token embedding of each word, a
-pre-LN bidirectional interaction encoder with key padding, transformers' GPT2LMHeadModel over
-[prefix; caption]), the same shapes, AdamW, bf16 autocast. Prints tokens/s (decoder positions
-B x (K + L) per second) and steps/s for eager and torch.compile.
+"""The TIPCap training step in PyTorch, for bench/bench_gpu.sh: bench/tipcap_torch.py's TipcapTorch
+(tipcap's model and parameter names; the decoder is transformers' GPT2LMHeadModel, 124M) with the
+shapes of the tipcap-train run it is compared with: Gaussian mapping (sigma^2 = 0.016, fixed), MLP
+projector 512 -> 3840 -> K*768, a 2-layer interaction encoder over K prefix tokens and M = 8 prompt
+slots (half of them used, words of one or two tokens), captions of L tokens, fused AdamW, gradient
+clipping at 1, bf16 autocast. Prints steps/s and tokens/s (decoder positions B x (K + L) per
+second) for eager and torch.compile.
 
 usage: pytorch_tipcap.py [--batch 256] [--prefix 10] [--len 40] [--steps 30] [--warmup 10]
 needs: torch (CUDA), transformers
 """
 import argparse
+import math
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-import transformers
 
-
-class InteractionBlock(nn.Module):
-    def __init__(self, C, H):
-        super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(C), nn.LayerNorm(C)
-        self.attn = nn.MultiheadAttention(C, H, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(C, 4 * C), nn.GELU(approximate="tanh"), nn.Linear(4 * C, C))
-
-    def forward(self, x, pad):
-        h = self.ln1(x)
-        x = x + self.attn(h, h, h, key_padding_mask=pad, need_weights=False)[0]
-        return x + self.mlp(self.ln2(x))
-
-
-class TIPCap(nn.Module):
-    def __init__(self, D=512, K=10, C=768, H1=3840, layers=2, heads=12, max_len=64):
-        super().__init__()
-        self.K = K
-        self.projector = nn.Sequential(nn.Linear(D, H1), nn.GELU(approximate="tanh"), nn.Linear(H1, K * C))
-        self.prompt = nn.Linear(C, C)
-        self.type = nn.Parameter(torch.zeros(K + 1, C))
-        self.blocks = nn.ModuleList(InteractionBlock(C, heads) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(C)
-        cfg = transformers.GPT2Config(n_positions=max_len, n_embd=C, n_layer=12, n_head=12)
-        self.gpt = transformers.GPT2LMHeadModel(cfg)
-
-    def forward(self, x, prompt_ids, prompt_pad, tokens, targets):
-        B, C = x.shape[0], self.type.shape[1]
-        p = self.projector(x).view(B, self.K, C) + self.type[: self.K]
-        wte = self.gpt.transformer.wte.weight
-        q = self.prompt(wte[prompt_ids].mean(2)) + self.type[self.K]  # [B, M, C], one word of 2 ids per slot
-        h = torch.cat([p, q], 1)
-        pad = torch.cat([torch.zeros(B, self.K, dtype=torch.bool, device=x.device), prompt_pad], 1)
-        for blk in self.blocks:
-            h = blk(h, pad)
-        prefix = self.ln_f(h[:, : self.K])
-        embeds = torch.cat([prefix, wte[tokens]], 1)
-        logits = self.gpt(inputs_embeds=embeds).logits
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+from tipcap_torch import TipcapTorch
 
 
 def bench(model, batch, steps, warmup, label):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    x, pids, ppad, tokens, targets = batch
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, fused=True)
+    t, tokens, targets, bags, slots = batch
+
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(x, pids, ppad, tokens, targets)
+            loss = model(t, tokens, targets, bags, slots)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    start = time.perf_counter()
     for _ in range(steps):
         step()
     torch.cuda.synchronize()
-    dt = (time.perf_counter() - t0) / steps
-    B, T = tokens.shape[0], tokens.shape[1] + model_k(model)
+    dt = (time.perf_counter() - start) / steps
+    B, T = targets.shape
     print(f"pytorch {label}: {1 / dt:.2f} steps/s, {B * T / dt:.0f} tokens/s (B {B} x T {T})", flush=True)
-
-
-def model_k(model):
-    return getattr(model, "_orig_mod", model).K
 
 
 def main():
@@ -93,14 +54,22 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(0)
     dev = "cuda"
-    B, K, L, M = a.batch, a.prefix, a.len, 8
-    x = F.normalize(torch.randn(B, 512, device=dev), dim=-1)
-    pids = torch.randint(0, 50257, (B, M, 2), device=dev)
-    ppad = torch.rand(B, M, device=dev) < 0.5
-    tokens = torch.randint(0, 50257, (B, L), device=dev)
-    targets = torch.cat([torch.full((B, K - 1), -1, device=dev), tokens, torch.full((B, 1), 50256, device=dev)], 1)
-    batch = (x, pids, ppad, tokens, targets)
-    model = TIPCap(K=K, max_len=K + L).to(dev)
+    B, K, L, M, V = a.batch, a.prefix, a.len, 8, 50257
+    cfg = dict(clip_dim=512, prefix_len=K, width=768, vocab_size=V, max_len=K + L, dec_layers=12, dec_heads=12,
+               int_layers=2, int_heads=12, map_layers=0, proj_hidden=3840, max_prompts=M)
+    model = TipcapTorch(cfg).to(dev).train()
+    with torch.no_grad():
+        model.gap.chol.copy_(math.sqrt(0.016) * torch.eye(512))
+    model.gap.requires_grad_(False)
+    t = torch.nn.functional.normalize(torch.randn(B, 512, device=dev), dim=-1)
+    tokens = torch.randint(0, V - 1, (B, L), device=dev)
+    targets = torch.cat([torch.full((B, K - 1), -1, device=dev), tokens, torch.full((B, 1), V - 1, device=dev)], 1)
+    n_words = B * M // 2
+    bags = torch.randint(0, V - 1, (n_words, 2), device=dev)
+    bags[torch.rand(n_words, device=dev) < 0.5, 1] = -1
+    slots = torch.full((B, M), -1, device=dev)
+    slots[:, : M // 2] = torch.arange(n_words, device=dev).view(B, M // 2)
+    batch = (t, tokens, targets, bags, slots)
     bench(model, batch, a.steps, a.warmup, "eager")
     bench(torch.compile(model), batch, a.steps, a.warmup, "torch.compile")
 
