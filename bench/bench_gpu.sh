@@ -4,8 +4,11 @@
 #             tipcap-train's steps/s and tokens/s (decoder positions), MFU against the GPU's dense
 #             bf16 peak (PEAK_TFLOPS, default 989 for an H100 SXM), and the same model in PyTorch
 #             (bench/pytorch_tipcap.py: eager and torch.compile) when torch and transformers exist
-#   captions: tipcap-infer on 5,000 images (simulated COCO test features), beam 5, captions/s
+#   captions: the trained checkpoint on 5,000 images (simulated COCO test features), beam 5, bf16:
+#             tipcap-infer's captions/s against Hugging Face generate on the same checkpoint
+#             (bench/bench_generate.sh), when torch and transformers exist
 # usage: bench/bench_gpu.sh        (after make; results go to bench/RESULTS.md by hand)
+#        PATH=~/.cache/tipcap/torch-venv/bin:$PATH bench/bench_gpu.sh   (with make check-torch-oracle's venv)
 set -euo pipefail
 nvidia-smi -L >/dev/null 2>&1 || { echo "bench_gpu: no GPU" >&2; exit 1; }
 dir=$(mktemp -d /tmp/tipcap_gpu_bench_XXXXXX)
@@ -24,10 +27,11 @@ awk -F, -v p="$params" -v peak="${PEAK_TFLOPS:-989}" 'NR > 1 { s[NR] = $1; t[NR]
     END { sps = (s[n] - s0) / (t[n] - t0); tok = sps * 256 * 50;
           printf "tipcap-train: %.2f steps/s, %.0f tokens/s (B 256 x T 50), %.1fM parameters, MFU %.1f%% (6 N per token)\n",
                  sps, tok, p, 100 * 6 * p * 1e6 * tok / (peak * 1e12) }' "$dir/run/metrics.csv"
-if python3 -c 'import torch, transformers' 2>/dev/null; then
+if python3 -c 'import torch, transformers, h5py, safetensors' 2>/dev/null; then
     python3 bench/pytorch_tipcap.py --batch 256 --prefix 10 --len 40
+    bench/bench_generate.sh --checkpoint "$dir/run" --features "$dir/test.h5" --device cuda --beam 5 --batch 64
 else
-    echo "pytorch: not installed (pip install torch transformers) - no comparison"
+    echo "pytorch: not installed (make check-torch-oracle installs it in a venv) - no comparisons"
+    bin/tipcap-infer --checkpoint "$dir/run" --features "$dir/test.h5" --out "$dir/r.json" --beam 5 --batch 64 --device cuda 2>&1 \
+        | grep "captions in"
 fi
-bin/tipcap-infer --checkpoint "$dir/run" --features "$dir/test.h5" --out "$dir/r.json" --beam 5 --batch 64 --device cuda 2>&1 \
-    | grep "captions in"

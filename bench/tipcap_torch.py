@@ -15,7 +15,8 @@ usage (the options mirror tipcap-infer):
       [--beam 5] [--max-len N] [--length-penalty 0] [--no-repeat-ngram 0] [--no-stop-at-period]
       [--prompts FILE.json] [--batch 32] [--limit N] [--device cpu|cuda] [--dtype fp32|bf16]
       [--with-scores]
-  Captions with GPT2LMHeadModel.generate (greedy for beam 1, beam search otherwise, with
+  tipcap_torch.py config --checkpoint RUN_OR_CKPT --key NAME   prints one key of the model config
+  caption: captions with GPT2LMHeadModel.generate (greedy for beam 1, beam search otherwise, with
   early_stopping="never": the exact stopping rule of tipcap's beam search) and prints
   "N captions in S s (R images/s, beam B, transformers V, DEVICE DTYPE)".
 needs: torch, transformers, safetensors, h5py
@@ -23,7 +24,6 @@ needs: torch, transformers, safetensors, h5py
 import argparse
 import glob
 import json
-import math
 import os
 import re
 import sys
@@ -192,16 +192,21 @@ def checkpoint_file(path):
     return steps[-1]
 
 
-def load_checkpoint(path):
-    """The model of a tipcap checkpoint (fp32, eval mode) and its GPT-2 id per token id."""
+def read_config(path):
     from safetensors import safe_open
-    from safetensors.torch import load_file
     path = checkpoint_file(path)
     with safe_open(path, "pt") as f:
         meta = f.metadata() or {}
     if "tipcap_model_config" not in meta:
         sys.exit(f"tipcap_torch: {path}: no tipcap_model_config in the metadata: not a tipcap checkpoint")
-    cfg = json.loads(meta["tipcap_model_config"])
+    return json.loads(meta["tipcap_model_config"])
+
+
+def load_checkpoint(path):
+    """The model of a tipcap checkpoint (fp32, eval mode) and its GPT-2 id per token id."""
+    from safetensors.torch import load_file
+    cfg = read_config(path)
+    path = checkpoint_file(path)
     tensors = load_file(path)
     model = TipcapTorch(cfg)
     V = cfg["vocab_size"]
@@ -357,7 +362,16 @@ def main():
     c.add_argument("--device", default="cpu")
     c.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     c.add_argument("--with-scores", action="store_true")
+    k = sub.add_parser("config", help="print one key of a checkpoint's model config")
+    k.add_argument("--checkpoint", required=True)
+    k.add_argument("--key", required=True)
     a = ap.parse_args()
+    if a.command == "config":
+        cfg = read_config(a.checkpoint)
+        if a.key not in cfg:
+            sys.exit(f"tipcap_torch: the model config has no key {a.key} (it has {', '.join(cfg)})")
+        print(cfg[a.key])
+        return
     if not 1 <= a.beam <= 10:
         sys.exit(f"tipcap_torch: --beam {a.beam}: must be 1..10")
     caption(a)

@@ -12,7 +12,6 @@ With transformers and torch installed, the checkpoint is written by GPT2LMHeadMo
 init, save_pretrained) and the logits come from it; otherwise from a numpy transcription of
 Hugging Face's GPT2Model (the oracle used is printed). Exit 3: numpy/safetensors missing.
 """
-import json
 import os
 import sys
 
