@@ -53,11 +53,13 @@ ifneq ($(NO_CUDA),1)
     probe_hdr = $(firstword $(foreach d,$(CUDA_HOME)/include /usr/include /usr/local/include,$(wildcard $(d)/$(1))))
     HAVE_CUDNN := $(if $(filter 1,$(NO_CUDNN)),,$(if $(and $(call probe_hdr,cudnn.h),$(call probe_lib,cudnn)),yes))
     HAVE_NCCL := $(if $(filter 1,$(NO_NCCL)),,$(if $(and $(call probe_hdr,nccl.h),$(call probe_lib,nccl)),yes))
+    # the optional cuDNN attention needs the header-only cudnn-frontend too (scripts/install-deps.sh)
+    HAVE_CUDNN_FRONTEND := $(if $(and $(HAVE_CUDNN),$(call probe_hdr,cudnn_frontend.h)),yes)
   endif
 endif
 
 ifeq ($(MAKELEVEL),0)
-  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
+  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
 endif
 
 # ---------------------------------------------------------------- flags
@@ -71,22 +73,25 @@ EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
 NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
-NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_NCCL),-DTIPCAP_HAVE_NCCL)
+NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_CUDNN_FRONTEND),-DTIPCAP_HAVE_CUDNN_FRONTEND) \
+             $(if $(HAVE_NCCL),-DTIPCAP_HAVE_NCCL)
 NVCCFLAGS := -std=c++17 -O3 -g -lineinfo $(NVCC_GENCODE) -I. $(PKG_CFLAGS) $(NVCC_DEFS) \
              -Xcompiler -fopenmp,-Wall,-Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror all-warnings)
 CUDA_LIBS := $(if $(HAVE_CUDA),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_LIBDIR) -lcudart -lcublas -lcublasLt \
-             $(if $(HAVE_CUDNN),-lcudnn) $(if $(HAVE_NCCL),-lnccl))
+             $(if $(HAVE_CUDNN),-lcudnn) $(if $(HAVE_CUDNN_FRONTEND),-lnvrtc) $(if $(HAVE_NCCL),-lnccl))
 
 # ---------------------------------------------------------------- modules
 # Each module.mk appends to:
 #   LIB_SRCS     host C sources of libtipcap (everything but the evaluator)
 #   CU_SRCS      CUDA sources (.cu): nvcc for the GPU, and the C++ compiler under emulation
+#   CUDA_ONLY_SRCS  host C++ of the CUDA library only (library calls with no emulation: cuDNN)
 #   EMU_SRCS     C++ sources of the emulation runtime
 #   EVAL_SRCS    the evaluator's own sources (it depends on nothing else here)
 #   PROGRAMS     program names; NAME_SRCS lists the file holding main()
 #   TESTS        test names; NAME_SRCS as above; GPU_TESTS: those also built against real CUDA
 LIB_SRCS :=
 CU_SRCS :=
+CUDA_ONLY_SRCS :=
 EMU_SRCS :=
 EVAL_SRCS :=
 PROGRAMS :=
@@ -105,7 +110,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cpp,$(BUI
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 EVAL_OBJS := $(call obj,$(EVAL_SRCS))
 EMU_OBJS := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/emu/%.o,$(EMU_SRCS))
-CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CU_SRCS))
+CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/cuda/%.o,$(CUDA_ONLY_SRCS))
 
 # Programs link the CUDA backend when nvcc exists; they choose the GPU at run time if one is present.
 BACKEND_LIBS := $(if $(HAVE_CUDA),$(CUDA_LIB) $(CUDA_LIBS))
@@ -131,6 +136,11 @@ $(BUILD)/cuda/%.o: %.cu
 	@mkdir -p $(@D)
 	@echo '  NVCC $<'
 	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+CUDA_CXXFLAGS := $(CPPFLAGS) $(NVCC_DEFS) -I$(CUDA_HOME)/include $(CXXFLAGS)
+$(BUILD)/cuda/%.o: %.cpp
+	@mkdir -p $(@D)
+	@echo '  CXX  $< (CUDA)'
+	$(Q)$(CXX) $(CUDA_CXXFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
@@ -181,7 +191,7 @@ endef
 $(BUILD)/gpu-obj/%.o: %.c
 	@mkdir -p $(@D)
 	@echo '  CC   $<'
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DTIPCAP_TEST_GPU -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -DTIPCAP_TEST_GPU $(if $(HAVE_CUDNN_FRONTEND),-DTIPCAP_HAVE_CUDNN_FRONTEND) -c $< -o $@
 $(if $(HAVE_CUDA),$(foreach t,$(GPU_TESTS),$(eval $(call gpu_test_rule,$(t)))))
 
 PROGRAM_BINS := $(addprefix $(BIN)/,$(PROGRAMS))
@@ -220,15 +230,19 @@ test-gpu-run: check-host-deps
 .PHONY: test-gpu-run
 
 # Compiles every .cu with nvcc for each GPU_ARCH, warnings as errors; runs nothing.
-CHECK_CUDA_OBJS := $(patsubst %.cu,$(BUILD)/check-cuda/%.o,$(CU_SRCS))
+CHECK_CUDA_OBJS := $(patsubst %.cu,$(BUILD)/check-cuda/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/check-cuda/%.o,$(CUDA_ONLY_SRCS))
 $(BUILD)/check-cuda/%.o: %.cu
 	@mkdir -p $(@D)
 	@echo '  NVCC $< (check)'
 	$(Q)$(NVCC) $(filter-out -Werror all-warnings,$(NVCCFLAGS)) -Werror all-warnings -Xcompiler -Werror -c $< -o $@
+$(BUILD)/check-cuda/%.o: %.cpp
+	@mkdir -p $(@D)
+	@echo '  CXX  $< (check)'
+	$(Q)$(CXX) $(CUDA_CXXFLAGS) -Werror -c $< -o $@
 check-cuda:
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-cuda needs nvcc (the CUDA toolkit)"; exit 1; fi
 	@$(MAKE) --no-print-directory $(CHECK_CUDA_OBJS)
-	@echo "check-cuda: $(words $(CU_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) without warnings"
+	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) without warnings"
 
 demo: deps
 	@$(MAKE) --no-print-directory programs

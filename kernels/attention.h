@@ -13,7 +13,7 @@
 // CPU reference: attention.c (fp32, and a double instance for gradient checks).
 // CUDA: attention.cu (hand-written flash-attention kernels, fp32 or bf16 storage, fp32
 // accumulation, deterministic); head size 1..128 (padded internally to 64 or 128; 64 is the
-// fast path). There is no cuDNN path (see docs/KERNELS.md, "Attention").
+// fast path). cuDNN's fused attention is an optional bf16 path: kernels/attention_cudnn.h.
 #pragma once
 #include "kernels/backend.h"
 

@@ -12,6 +12,7 @@
 #include "kernels/adamw.h"
 #include "kernels/add.h"
 #include "kernels/attention.h"
+#include "kernels/attention_cudnn.h"
 #include "kernels/backend.h"
 #include "kernels/bag_mean.h"
 #include "kernels/cast.h"
@@ -241,6 +242,31 @@ static void cuda_gap_sample_backward(Backend* be, float* dt, float* dmu, float* 
     gap_sample_backward_cuda(dt, dmu, dL, dx, x, z, norm, B, D, dy_scratch);
 }
 
+// TIPCAP_ATTENTION=cudnn: cuDNN's fused attention (kernels/attention_cudnn.h) for bf16; unset or
+// "tipcap": tipcap's kernels.
+static void choose_attention(Backend* be) {
+    const char* choice = getenv("TIPCAP_ATTENTION");
+    be->attention_forward = attention_forward_backend_cuda;  // kernels/attention.{h,cu}
+    be->attention_backward = attention_backward_backend_cuda;
+    if (!choice || !*choice || !strcmp(choice, "tipcap")) return;
+    if (strcmp(choice, "cudnn")) FATAL("TIPCAP_ATTENTION=%s: tipcap or cudnn", choice);
+#if defined(TIPCAP_HAVE_CUDNN_FRONTEND) && !defined(TIPCAP_CUDA_EMU)
+    if (be->act != DTYPE_BF16) {
+        LOG_WARN("TIPCAP_ATTENTION=cudnn: cuDNN's fused attention takes bf16 only; fp32 uses tipcap's kernels");
+        return;
+    }
+    be->attention_forward = attention_forward_backend_cudnn;
+    be->attention_backward = attention_backward_backend_cudnn;
+#else
+    FATAL("TIPCAP_ATTENTION=cudnn: this build has no cuDNN attention (%s)",
+#ifdef TIPCAP_CUDA_EMU
+          "the CUDA emulation has no cuDNN");
+#else
+          "cudnn_frontend.h was not found at build time: scripts/install-deps.sh installs it");
+#endif
+#endif
+}
+
 Backend* backend_cuda_create(DType act) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
@@ -282,8 +308,7 @@ Backend* backend_cuda_create(DType act) {
     be->gelu_forward = cuda_gelu_forward;
     be->gelu_backward = cuda_gelu_backward;
     be->add = cuda_add;
-    be->attention_forward = attention_forward_backend_cuda;    // kernels/attention.{h,cu}
-    be->attention_backward = attention_backward_backend_cuda;
+    choose_attention(be);
     be->crossentropy_forward_backward = cuda_crossentropy_forward_backward;
     be->adamw_update = cuda_adamw_update;
     be->sum_squares = cuda_sum_squares;

@@ -24,8 +24,10 @@ TESTS += test_decode
 GPU_TESTS += test_decode
 test_decode_SRCS := tests/test_decode.c
 
-# Attention (CPU reference in attention.c above; the CUDA kernels in attention.cu)
+# Attention (CPU reference in attention.c above; the CUDA kernels in attention.cu; cuDNN's fused
+# attention as an optional path of the GPU build when the cudnn-frontend headers are there)
 CU_SRCS += kernels/attention.cu
+CUDA_ONLY_SRCS += $(if $(HAVE_CUDNN_FRONTEND),kernels/attention_cudnn.cpp)
 TESTS += test_attention
 GPU_TESTS += test_attention
 test_attention_SRCS := tests/test_attention.c

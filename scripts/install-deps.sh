@@ -50,6 +50,23 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "install-deps: installed ${missing[*]}"
 fi
 
+# cudnn-frontend (header-only C++, MIT) for the optional cuDNN attention (kernels/attention_cudnn.h):
+# its headers from the pinned PyPI wheel into /usr/local/include, when nvcc and cuDNN are there
+cuda_home=$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)")")
+if [ -x "$cuda_home/bin/nvcc" ] && { [ -f "$cuda_home/include/cudnn.h" ] || [ -f /usr/include/cudnn.h ]; } \
+    && [ ! -f /usr/local/include/cudnn_frontend.h ] && [ "$mode" = install ] && [ "$(id -u)" -eq 0 ]; then
+    tmp=$(mktemp -d)
+    if python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            -d "$tmp" nvidia-cudnn-frontend==1.32.0 >/dev/null 2>&1 \
+        && python3 -m zipfile -e "$tmp"/nvidia_cudnn_frontend-*.whl "$tmp/wheel" \
+        && cp -r "$tmp/wheel/include/." /usr/local/include/; then
+        echo "install-deps: installed the cudnn-frontend 1.32.0 headers into /usr/local/include"
+    else
+        echo "install-deps: could not fetch cudnn-frontend; the optional cuDNN attention will not be built"
+    fi
+    rm -rf "$tmp"
+fi
+
 if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
     if ! python3 -c 'import numpy, h5py, safetensors' 2>/dev/null; then
         echo "install-deps: pip-installing the Python test oracles (numpy, h5py, safetensors)"

@@ -1,6 +1,7 @@
 // Attention (kernels/attention.*): the CPU reference against a naive softmax(QK^T)V and against
 // finite differences in double precision; the CUDA kernels (under the CPU emulation of CUDA in
-// `make test`, on the GPU in `make test-gpu`) against the CPU reference in fp32 and bf16.
+// `make test`, on the GPU in `make test-gpu`) against the CPU reference in fp32 and bf16; on a
+// GPU, cuDNN's fused attention (the optional path) too.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -327,9 +328,11 @@ static void inputs_free(Inputs* in) { free(in->qkv), free(in->dout); }
 
 // The kernel's outputs against the CPU reference. The reference backward takes the kernel's
 // own out and lse (as the kernel's backward does), so each output is checked on its own.
-static void check_against_cpu(const Shape* s, DType act, const Inputs* in, const Outputs* o, double tol) {
-    char what[160];
-    describe(what, sizeof what, s, act == DTYPE_BF16 ? CUDA_WHERE " bf16" : CUDA_WHERE " fp32");
+static void check_against_cpu(const Shape* s, DType act, const Inputs* in, const Outputs* o, double tol,
+                              double lse_tol, const char* path) {
+    char what[160], where[64];
+    snprintf(where, sizeof where, "%s%s %s", CUDA_WHERE, path, act == DTYPE_BF16 ? "bf16" : "fp32");
+    describe(what, sizeof what, s, where);
     Outputs ref;
     outputs_alloc(&ref, s);
     attention_forward_cpu(ref.out, ref.lse, in->qkv, in->key_len, s->B, s->T, s->C, s->H, s->causal);
@@ -338,7 +341,7 @@ static void check_against_cpu(const Shape* s, DType act, const Inputs* in, const
     const double e_lse = lse_err(o->lse, ref.lse, lse_size(s));
     const double e_dqkv = rel_err(o->dqkv, ref.dqkv, qkv_size(s));
     CHECK(e_out < tol, "%s: out rel err %.3g (bound %.1g)", what, e_out, tol);
-    CHECK(e_lse < 2e-5, "%s: lse max err %.3g (bound 2e-5)", what, e_lse);
+    CHECK(e_lse < lse_tol, "%s: lse max err %.3g (bound %.1g)", what, e_lse, lse_tol);
     CHECK(e_dqkv < tol, "%s: dqkv rel err %.3g (bound %.1g)", what, e_dqkv, tol);
     if (s->pad == PAD_WITH_EMPTY) {  // batch row 0 has no valid key: exact zeros and -inf
         int bad = 0;
@@ -374,7 +377,7 @@ static void cuda_vs_cpu(DType act, double tol) {
         Outputs o;
         outputs_alloc(&o, s);
         cuda_run(be, s, in.qkv, in.dout, in.key_len, &o);
-        check_against_cpu(s, act, &in, &o, tol);
+        check_against_cpu(s, act, &in, &o, tol, 2e-5, "");
         outputs_free(&o);
         inputs_free(&in);
     }
@@ -405,6 +408,57 @@ static void test_cuda_deterministic(void) {
         inputs_free(&in);
         be->destroy(be);
     }
+}
+
+// cuDNN's fused attention (TIPCAP_ATTENTION=cudnn, kernels/attention_cudnn.h) against the CPU
+// reference in bf16, on a GPU: the shapes above that it takes (every row has a valid key), and
+// GPT-2 small's decoder and interaction-encoder shapes; then two runs give the same bits.
+static void test_cudnn_bf16(void) {
+#if !defined(TIPCAP_TEST_GPU)
+    SKIP("cuDNN runs only on a GPU (the CUDA emulation has no cuDNN)");
+#elif !defined(TIPCAP_HAVE_CUDNN_FRONTEND)
+    SKIP("this build has no cuDNN attention (cudnn_frontend.h was not found)");
+#else
+    setenv("TIPCAP_ATTENTION", "cudnn", 1);
+    Backend* be = backend_cuda_create(DTYPE_BF16);
+    unsetenv("TIPCAP_ATTENTION");
+    if (!be) SKIP("no CUDA GPU");
+    const Shape gpt2[] = {{4, 50, 768, 12, 1, PAD_NONE}, {4, 18, 768, 12, 0, PAD_RANDOM}};
+    for (size_t k = 0; k < sizeof cuda_shapes / sizeof *cuda_shapes + 2; k++) {
+        const Shape* s = k < sizeof cuda_shapes / sizeof *cuda_shapes ? &cuda_shapes[k] : &gpt2[k - sizeof cuda_shapes / sizeof *cuda_shapes];
+        if (s->pad == PAD_WITH_EMPTY) continue;
+        Inputs in;
+        inputs_make(&in, s, DTYPE_BF16);
+        Outputs a, b;
+        outputs_alloc(&a, s);
+        outputs_alloc(&b, s);
+        cuda_run(be, s, in.qkv, in.dout, in.key_len, &a);
+        check_against_cpu(s, DTYPE_BF16, &in, &a, 5e-3, 1e-3, " cudnn");
+        cuda_run(be, s, in.qkv, in.dout, in.key_len, &b);
+        CHECK(!memcmp(a.out, b.out, out_size(s) * sizeof(float)) && !memcmp(a.dqkv, b.dqkv, qkv_size(s) * sizeof(float)),
+              "cudnn: two runs of shape %zu differ", k);
+        outputs_free(&a), outputs_free(&b);
+        inputs_free(&in);
+    }
+    be->destroy(be);
+#endif
+}
+
+// TIPCAP_ATTENTION takes tipcap or cudnn; cudnn where the build has no cuDNN attention (always
+// under the emulation) is an error that says so, not a silent fallback.
+static void create_with_bogus_choice(void* arg) {
+    setenv("TIPCAP_ATTENTION", (const char*)arg, 1);
+    if (!backend_cuda_create(DTYPE_BF16)) exit(3);
+}
+static void test_attention_choice_errors(void) {
+    char err[512];
+    int rc = run_captured(create_with_bogus_choice, (void*)"flash", err, sizeof err);
+    if (rc == 3) SKIP("no CUDA GPU");
+    CHECK(rc == 1 && strstr(err, "TIPCAP_ATTENTION=flash: tipcap or cudnn"), "rc %d, stderr: %s", rc, err);
+#ifndef TIPCAP_TEST_GPU
+    rc = run_captured(create_with_bogus_choice, (void*)"cudnn", err, sizeof err);
+    CHECK(rc == 1 && strstr(err, "the CUDA emulation has no cuDNN"), "rc %d, stderr: %s", rc, err);
+#endif
 }
 
 // Shape errors stop with a message that names the problem.
@@ -464,7 +518,8 @@ int main(int argc, char** argv) {
         RUN(test_cuda_deterministic);
         return test_summary();
     }
-    RUN(test_cuda_bad_shapes);  // first: it forks, best done before CUDA or the emulator starts threads
+    RUN(test_cuda_bad_shapes);  // first: these fork, best done before CUDA or the emulator starts threads
+    RUN(test_attention_choice_errors);
     RUN(test_cpu_matches_naive);
     RUN(test_cpu_gradients_f64);
     RUN(test_cpu_fully_masked_rows);
@@ -472,6 +527,7 @@ int main(int argc, char** argv) {
     RUN(test_cuda_fp32);
     RUN(test_cuda_bf16);
     RUN(test_cuda_deterministic);
+    RUN(test_cudnn_bf16);
     RUN(test_cuda_shuffle_mode);
     return test_summary();
 }

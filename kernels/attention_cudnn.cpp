@@ -1,0 +1,185 @@
+// cuDNN's fused flash attention (see attention_cudnn.h): one cudnn-frontend graph per shape,
+// direction, causality and padding, built on first use and cached (building takes up to a second;
+// executing is a single fused kernel launch). Runs on the default stream, like the rest of the
+// CUDA backend. Host code only, built by the C++ compiler into the CUDA library (not under the CPU
+// emulation: it has no cuDNN).
+#include <cublas_v2.h>  // for common/cuda_check.h
+#include <cuda_runtime.h>
+#include <cudnn.h>
+#define CUDNN_FRONTEND_SKIP_JSON_LIB  // the graphs are built in code, never (de)serialised
+#include <cudnn_frontend.h>
+#include <stdint.h>
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <unordered_map>
+
+#include "common/check.h"
+#include "common/cuda_check.h"
+#include "kernels/attention.h"
+#include "kernels/attention_cudnn.h"
+
+namespace fe = cudnn_frontend;
+
+static void cudnn_check(cudnnStatus_t status, const char* file, int line) {
+    if (status != CUDNN_STATUS_SUCCESS) fatal_at(file, line, "cuDNN: %s", cudnnGetErrorString(status));
+}
+#define cudnnCheck(status) cudnn_check((status), __FILE__, __LINE__)
+
+static void frontend_check(const fe::error_object& e, const char* file, int line) {
+    if (!e.is_good()) fatal_at(file, line, "cuDNN frontend: %s", e.err_msg.c_str());
+}
+#define frontendCheck(e) frontend_check((e), __FILE__, __LINE__)
+
+// Tensor ids of the variant packs.
+enum { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_DO, UID_DQ, UID_DK, UID_DV, UID_SEQ_Q, UID_SEQ_KV };
+
+typedef std::tuple<int, int, int, int, int, int, int> GraphKey;  // backward?, B, T, H, hs, causal, padded
+
+static cudnnHandle_t handle;
+static std::map<GraphKey, std::shared_ptr<fe::graph::Graph>> graphs;
+static void* workspace;        // device, grown to the largest graph's need
+static int64_t workspace_bytes;
+static int* seq_len_q;         // device [B] of T (every query row is a real row), grown on demand
+static int seq_len_q_B, seq_len_q_T;
+
+// q, k or v of every token inside qkv [B,T,3C] as a [B,H,T,hs] view (offsets by the pointer); and
+// out, dout [B,T,C] the same way with row stride C.
+static std::vector<int64_t> qkv_strides(int H, int T, int hs) {
+    return {(int64_t)3 * H * hs * T, hs, (int64_t)3 * H * hs, 1};
+}
+static std::vector<int64_t> out_strides(int H, int T, int hs) { return {(int64_t)H * hs * T, hs, (int64_t)H * hs, 1}; }
+
+static std::shared_ptr<fe::graph::Tensor_attributes> bf16_tensor(fe::graph::Graph& g, const char* name, int64_t uid,
+                                                                  int B, int H, int T, int hs,
+                                                                  const std::vector<int64_t>& strides) {
+    return g.tensor(fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim({B, H, T, hs}).set_stride(strides));
+}
+
+static std::shared_ptr<fe::graph::Tensor_attributes> stats_tensor(fe::graph::Graph& g, int B, int H, int T) {
+    return g.tensor(fe::graph::Tensor_attributes().set_name("stats").set_uid(UID_STATS).set_dim({B, H, T, 1})
+                        .set_stride({(int64_t)H * T, T, 1, 1}).set_data_type(fe::DataType_t::FLOAT));
+}
+
+static std::shared_ptr<fe::graph::Tensor_attributes> seq_len_tensor(fe::graph::Graph& g, const char* name, int64_t uid,
+                                                                     int B) {
+    return g.tensor(fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim({B, 1, 1, 1})
+                        .set_stride({1, 1, 1, 1}).set_data_type(fe::DataType_t::INT32));
+}
+
+static std::shared_ptr<fe::graph::Graph> build_graph(int backward, int B, int T, int H, int hs, int causal, int padded) {
+    GraphKey key(backward, B, T, H, hs, causal, padded);
+    auto it = graphs.find(key);
+    if (it != graphs.end()) return it->second;
+    if (!handle) cudnnCheck(cudnnCreate(&handle));
+
+    auto g = std::make_shared<fe::graph::Graph>();
+    g->set_io_data_type(fe::DataType_t::BFLOAT16)
+        .set_intermediate_data_type(fe::DataType_t::FLOAT)
+        .set_compute_data_type(fe::DataType_t::FLOAT);
+    const std::vector<int64_t> in_s = qkv_strides(H, T, hs), out_s = out_strides(H, T, hs);
+    auto Q = bf16_tensor(*g, "Q", UID_Q, B, H, T, hs, in_s);
+    auto K = bf16_tensor(*g, "K", UID_K, B, H, T, hs, in_s);
+    auto V = bf16_tensor(*g, "V", UID_V, B, H, T, hs, in_s);
+    const float scale = 1.0f / sqrtf((float)hs);
+    if (!backward) {
+        auto options = fe::graph::SDPA_attributes().set_name("attention_forward").set_generate_stats(true)
+                           .set_attn_scale(scale).set_causal_mask(causal != 0);
+        if (padded)
+            options.set_padding_mask(true).set_seq_len_q(seq_len_tensor(*g, "seq_len_q", UID_SEQ_Q, B))
+                .set_seq_len_kv(seq_len_tensor(*g, "seq_len_kv", UID_SEQ_KV, B));
+        auto [O, stats] = g->sdpa(Q, K, V, options);
+        O->set_output(true).set_uid(UID_O).set_dim({B, H, T, hs}).set_stride(out_s);
+        stats->set_output(true).set_uid(UID_STATS).set_data_type(fe::DataType_t::FLOAT).set_dim({B, H, T, 1})
+            .set_stride({(int64_t)H * T, T, 1, 1});
+    } else {
+        auto O = bf16_tensor(*g, "O", UID_O, B, H, T, hs, out_s);
+        auto dO = bf16_tensor(*g, "dO", UID_DO, B, H, T, hs, out_s);
+        auto options = fe::graph::SDPA_backward_attributes().set_name("attention_backward").set_attn_scale(scale)
+                           .set_causal_mask(causal != 0).set_deterministic_algorithm(true);
+        if (padded)
+            options.set_padding_mask(true).set_seq_len_q(seq_len_tensor(*g, "seq_len_q", UID_SEQ_Q, B))
+                .set_seq_len_kv(seq_len_tensor(*g, "seq_len_kv", UID_SEQ_KV, B));
+        auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, stats_tensor(*g, B, H, T), options);
+        dQ->set_output(true).set_uid(UID_DQ).set_dim({B, H, T, hs}).set_stride(in_s);
+        dK->set_output(true).set_uid(UID_DK).set_dim({B, H, T, hs}).set_stride(in_s);
+        dV->set_output(true).set_uid(UID_DV).set_dim({B, H, T, hs}).set_stride(in_s);
+    }
+    frontendCheck(g->validate());
+    frontendCheck(g->build_operation_graph(handle));
+    frontendCheck(g->create_execution_plans({fe::HeurMode_t::A}));
+    frontendCheck(g->check_support(handle));
+    frontendCheck(g->build_plans(handle));
+    int64_t need = 0;
+    frontendCheck(g->get_workspace_size(need));
+    if (need > workspace_bytes) {
+        cudaCheck(cudaDeviceSynchronize());  // earlier graphs may still use the old workspace
+        cudaCheck(cudaFree(workspace));
+        cudaCheck(cudaMalloc(&workspace, (size_t)need));
+        workspace_bytes = need;
+    }
+    graphs.emplace(key, g);
+    return g;
+}
+
+// Every query row is real: seq_len_q[b] = T.
+static int* query_lengths(int B, int T) {
+    if (B > seq_len_q_B || T != seq_len_q_T) {
+        cudaCheck(cudaDeviceSynchronize());
+        cudaCheck(cudaFree(seq_len_q));
+        cudaCheck(cudaMalloc((void**)&seq_len_q, (size_t)B * sizeof(int)));
+        std::vector<int> host((size_t)B, T);
+        cudaCheck(cudaMemcpy(seq_len_q, host.data(), (size_t)B * sizeof(int), cudaMemcpyHostToDevice));
+        seq_len_q_B = B;
+        seq_len_q_T = T;
+    }
+    return seq_len_q;
+}
+
+static int cudnn_takes(int C, int H) {
+    const int hs = C / H;
+    return H > 0 && C % H == 0 && hs % 8 == 0 && hs <= 128;
+}
+
+extern "C" void attention_forward_backend_cudnn(Backend* be, void* out, float* lse, const void* qkv, const int* key_len,
+                                                int B, int T, int C, int H, int causal) {
+    if (!cudnn_takes(C, H)) {
+        attention_forward_cuda(out, lse, qkv, key_len, B, T, C, H, causal, be->act);
+        return;
+    }
+    const int hs = C / H;
+    auto g = build_graph(0, B, T, H, hs, causal, key_len != NULL);
+    uint16_t* x = (uint16_t*)qkv;  // bf16 bits
+    std::unordered_map<int64_t, void*> pack = {{UID_Q, x}, {UID_K, x + C}, {UID_V, x + 2 * C}, {UID_O, out},
+                                               {UID_STATS, lse}};
+    if (key_len) {
+        pack[UID_SEQ_Q] = query_lengths(B, T);
+        pack[UID_SEQ_KV] = (void*)key_len;
+    }
+    frontendCheck(g->execute(handle, pack, workspace));
+    cudaCheckLaunch();
+}
+
+extern "C" void attention_backward_backend_cudnn(Backend* be, void* dqkv, const void* dout, const void* out,
+                                                 const float* lse, const void* qkv, const int* key_len, int B, int T,
+                                                 int C, int H, int causal) {
+    if (!cudnn_takes(C, H)) {
+        attention_backward_cuda(dqkv, dout, out, lse, qkv, key_len, B, T, C, H, causal, be->act);
+        return;
+    }
+    const int hs = C / H;
+    auto g = build_graph(1, B, T, H, hs, causal, key_len != NULL);
+    uint16_t* x = (uint16_t*)qkv;  // bf16 bits
+    uint16_t* dx = (uint16_t*)dqkv;
+    std::unordered_map<int64_t, void*> pack = {
+        {UID_Q, x},      {UID_K, x + C},       {UID_V, x + 2 * C},        {UID_O, (void*)out},
+        {UID_DO, (void*)dout}, {UID_STATS, (void*)lse}, {UID_DQ, dx}, {UID_DK, dx + C}, {UID_DV, dx + 2 * C}};
+    if (key_len) {  // the gradients of masked keys are zero: cleared here, as cuDNN may skip them
+        cudaCheck(cudaMemsetAsync(dqkv, 0, (size_t)B * T * 3 * C * sizeof(uint16_t)));
+        pack[UID_SEQ_Q] = query_lengths(B, T);
+        pack[UID_SEQ_KV] = (void*)key_len;
+    }
+    frontendCheck(g->execute(handle, pack, workspace));
+    cudaCheckLaunch();
+}
