@@ -7,6 +7,8 @@ set -u
 # OpenMP threads spin after each parallel region and take the CPU from the CUDA emulation's worker
 # threads (kernels/emu/README.md): tests wait passively unless told otherwise.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+# OpenBLAS's idle threads spin likewise unless told to sleep at once (common/runtime.h).
+export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 passed=0 failed=0 skipped=0
 for prog in "$@"; do
     name=$(basename "$prog")
