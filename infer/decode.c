@@ -164,7 +164,9 @@ void decode_batch(Model* m, ModelDecoder* d, const ModelBatch* batch, const Deco
                 }
             }
         }
-        model_decode_select(m, d, src, rows);
+        int identity = row_stride == beam;  // greedy, or no beam moved: the caches stay as they are
+        for (int r = 0; r < rows && identity; r++) identity = src[r] == r;
+        if (!identity) model_decode_select(m, d, src, rows);
         row_stride = beam;
         model_decode_step(m, d, feed, k, values, ids);
     }

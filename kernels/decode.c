@@ -92,8 +92,14 @@ void logsoftmax_topk_cpu(float* values, int* ids, const float* logits, int N, in
             top_v[pos] = z[j];
             top_id[pos] = j;
         }
-        double sum = 0;  // a float running sum over a 50k vocabulary would lose ~1e-5
-        for (int j = 0; j < V; j++) sum += expf(z[j] - max);
+        // in double (a float running sum over a 50k vocabulary would lose ~1e-5), in eight
+        // independent partial sums so that the additions do not wait on each other
+        double part[8] = {0};
+        int j = 0;
+        for (; j + 8 <= V; j += 8)
+            for (int u = 0; u < 8; u++) part[u] += expf(z[j + u] - max);
+        for (; j < V; j++) part[0] += expf(z[j] - max);
+        const double sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
         const float lse = max + (float)log(sum);
         for (int q = 0; q < k; q++) top_v[q] -= lse;
     }
