@@ -9,17 +9,21 @@
 #   4. captions for the held-out images (tipcap-infer, beam 3, automatic entity prompts)
 #   5. scores (tipcap-eval) and the table in the paper's layout, and the loss curves in one image
 # Environment: DEMO_DIR (default runs/demo), DEMO_STEPS (training steps per model, default 400),
-# DEMO_TEST_IMAGES (default 500).
+# DEMO_TEST_IMAGES (default 500). A second demo in the same DEMO_DIR replaces the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${DEMO_DIR:-runs/demo}
 steps=${DEMO_STEPS:-400}
 test_images=${DEMO_TEST_IMAGES:-500}
+start=$(date +%s)
+say() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
+if [ -d "$dir/runs" ]; then  # the models of an earlier demo: trained again from scratch
+    say "replacing the earlier demo in $dir"
+    rm -rf "$dir/runs"
+fi
 mkdir -p "$dir"/{features,gaps,runs,results,scores}
 log="$dir/demo.log"
 : > "$log"
-start=$(date +%s)
-say() { echo "[demo $(( $(date +%s) - start ))s] $*"; }
 run() { "$@" >> "$log" 2>&1 || { echo "demo: failed: $* (see $log)"; tail -n 20 "$log"; exit 1; }; }
 
 cat <<NOTE

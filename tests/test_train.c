@@ -291,6 +291,19 @@ static void test_bad_input(void) {
     CHECK(safetensors_read(ckpt3, &st, err, sizeof err) == 0, "the last good checkpoint is not intact: %s", err);
     safetensors_free(&st);
     CHECK(access(ckpt4, F_OK) != 0, "a checkpoint was written after the NaN loss");
+    // a new run into the directory of a finished one: refused before anything is written
+    char whole_config[200], before[200];
+    snprintf(whole_config, sizeof whole_config, "%s/whole/config.json", dir);
+    char* config_before = slurp(whole_config);
+    snprintf(before, sizeof before, "%s/whole", dir);
+    char* metrics_before = deterministic_metrics(before);
+    expect_failure("run_dir_taken", "--resume", "bin/tipcap-train --config %s --set run.dir=%s --set train.lr=1e-3", config,
+                   before);
+    char* config_after = slurp(whole_config);
+    char* metrics_after = deterministic_metrics(before);
+    CHECK(!strcmp(config_before, config_after) && !strcmp(metrics_before, metrics_after),
+          "the refused run changed %s", before);
+    free(config_before), free(config_after), free(metrics_before), free(metrics_after);
     // inference: features of another dimension, an empty feature file, an unknown image in a prompt file
     char ckpt[160], other[160], prompts[160];
     snprintf(ckpt, sizeof ckpt, "%s/whole", dir);

@@ -322,7 +322,15 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             free(st.config_json);
             if (dist->rank == 0) LOG_INFO("resumed from %s (step %ld)", ckpt, step);
         }
-    } else if (dist->rank == 0) {
+    } else {
+        // a new run never writes into an earlier run's directory: its config, metrics and
+        // checkpoints stay as they are
+        char ckpt[4200];
+        if (checkpoint_latest(tc->dir, ckpt, sizeof ckpt))
+            FATAL("run.dir %s already holds a run (newest checkpoint %s): --resume %s continues it; "
+                  "another run.dir starts a new one", tc->dir, ckpt, tc->dir);
+    }
+    if (!opt->resume_dir && dist->rank == 0) {
         if (make_directories(tc->dir))
             FATAL("%s: cannot create the run directory: %s", tc->dir, strerror(errno));
         char path[1100];
