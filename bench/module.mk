@@ -10,7 +10,8 @@ ifneq ($(HAVE_CUDA),)
 define gpu_bench_rule
 $(BIN)/bench/$(1): $(BUILD)/cuda/bench/$(1).o $(BUILD)/libtipcap_cuda.a $(BUILD)/libtipcap.a
 	@mkdir -p $$(@D)
-	$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
+	@echo '  LD   $$@'
+	$(Q)$(CXX) $$^ -o $$@ $(CUDA_LIBS) $(LDLIBS)
 endef
 $(foreach b,$(GPU_BENCHES),$(eval $(call gpu_bench_rule,$(b))))
 bench: $(addprefix $(BIN)/bench/,$(GPU_BENCHES))
@@ -26,7 +27,8 @@ DATA_BENCHES := bench_tokenizer
 define data_bench_rule
 $(BIN)/bench/$(1): $(BUILD)/obj/bench/$(1).o $(BUILD)/libtipcap.a
 	@mkdir -p $$(@D)
-	$(CXX) $$^ -o $$@ $(LDLIBS)
+	@echo '  LD   $$@'
+	$(Q)$(CXX) $$^ -o $$@ $(LDLIBS)
 endef
 $(foreach b,$(DATA_BENCHES),$(eval $(call data_bench_rule,$(b))))
 bench-data: $(addprefix $(BIN)/bench/,$(DATA_BENCHES))
@@ -43,7 +45,8 @@ bench-cpu: $(addprefix $(BIN)/bench/,$(CPU_BENCHES))
 ifneq ($(HAVE_CUDA),)
 $(BIN)/bench/bench_cholesky: $(BUILD)/cuda/bench/bench_cholesky.o $(BUILD)/libtipcap_cuda.a $(BUILD)/libtipcap.a
 	@mkdir -p $(@D)
-	$(CXX) $^ -o $@ $(CUDA_LIBS) -lcusolver $(LDLIBS)
+	@echo '  LD   $@'
+	$(Q)$(CXX) $^ -o $@ $(CUDA_LIBS) -lcusolver $(LDLIBS)
 $(eval $(call gpu_bench_rule,bench_gap_sample))
 bench: $(BIN)/bench/bench_cholesky $(BIN)/bench/bench_gap_sample
 check-cuda: $(BUILD)/check-cuda/bench/bench_cholesky.o $(BUILD)/check-cuda/bench/bench_gap_sample.o
