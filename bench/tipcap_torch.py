@@ -151,8 +151,9 @@ class TipcapTorch(nn.Module):
         self.interaction = Interaction(cfg)
         gpt2 = transformers.GPT2Config(
             vocab_size=cfg["vocab_size"], n_positions=cfg["max_len"], n_embd=cfg["width"], n_layer=cfg["dec_layers"],
-            n_head=cfg["dec_heads"], activation_function="gelu_new", layer_norm_epsilon=LAYERNORM_EPS, bos_token_id=None, eos_token_id=None,
-            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
+            n_head=cfg["dec_heads"], activation_function="gelu_new", layer_norm_epsilon=LAYERNORM_EPS,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
+            bos_token_id=None, eos_token_id=None)  # the model's own ids: given to generate
         self.decoder = transformers.GPT2LMHeadModel(gpt2)
 
     def prefix(self, x, bags=None, slots=None):
@@ -166,7 +167,8 @@ class TipcapTorch(nn.Module):
         mean = (wte[bags.clamp(min=0)] * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
         q = self.prompt.proj(mean)
         used = slots >= 0
-        tokens = torch.where(used[..., None], q[slots.clamp(min=0)], torch.zeros_like(q[:1])) + self.interaction.type_emb[self.K]
+        words = torch.where(used[..., None], q[slots.clamp(min=0)], torch.zeros_like(q[:1]))  # empty slot: 0
+        tokens = words + self.interaction.type_emb[self.K]
         h = torch.cat([p, tokens], 1)
         keys = torch.cat([torch.ones_like(used[:, :1]).expand(-1, self.K), used], 1)
         return self.interaction(h, keys[:, None, None, :])[:, : self.K]
@@ -243,7 +245,8 @@ def coco_image_id(key):
 
 
 def gpt2_tokenizer():
-    return transformers.GPT2Tokenizer(os.path.join(ROOT, "data/gpt2/encoder.json"), os.path.join(ROOT, "data/gpt2/vocab.bpe"))
+    gpt2 = os.path.join(ROOT, "data/gpt2")
+    return transformers.GPT2Tokenizer(os.path.join(gpt2, "encoder.json"), os.path.join(gpt2, "vocab.bpe"))
 
 
 def prompt_tensors(words_per_image, M, tok, index, device):
@@ -275,7 +278,8 @@ def caption(a):
         emb = torch.from_numpy(f["images/embeddings"][:]).float()
         keys = [k.decode() if isinstance(k, bytes) else k for k in f["images/keys"][:]]
     if emb.shape[1] != cfg["clip_dim"]:
-        sys.exit(f"tipcap_torch: {a.features}: the images have D = {emb.shape[1]}, the checkpoint D = {cfg['clip_dim']}")
+        sys.exit(f"tipcap_torch: {a.features}: the images have D = {emb.shape[1]}, "
+                 f"the checkpoint D = {cfg['clip_dim']}")
     if a.limit is not None:
         emb, keys = emb[: a.limit], keys[: a.limit]
     prompts = [[] for _ in keys]
@@ -304,8 +308,8 @@ def caption(a):
             if any(prompts[first: first + a.batch]):
                 bags, slots = prompt_tensors(prompts[first: first + a.batch], cfg["max_prompts"], tok, index, device)
             prefix = model.prefix(x, bags, slots)
-            out = model.decoder.generate(inputs_embeds=prefix, attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long,
-                                         device=device), generation_config=gen)
+            mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=device)
+            out = model.decoder.generate(inputs_embeds=prefix, attention_mask=mask, generation_config=gen)
             if not a.with_scores:  # scores cost time: only when asked for
                 batch_scores = [None] * len(out.sequences)
             elif a.beam == 1:  # sum of the log-probabilities of the tokens up to the terminal one
