@@ -1,4 +1,4 @@
-#include "kernels/cuda_common.cuh"
+#include "bench/gpu_bench.cuh"
 
 // Attention forward + backward on the GPU (kernels/attention.cu): time per call and achieved
 // TFLOP/s for the GPT-2 decoder shape (B=256, T=50, H=12, C=768) and longer sequences, fp32
@@ -10,10 +10,6 @@
 // backward 2.5x that (five matmuls), halved when causal. The kernels do more work than that
 // (64-row tiles padded past T; the dQ pass recomputes the scores), so the rates are "useful"
 // rates.
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "kernels/attention.h"
 #include "kernels/backend.h"
 
@@ -21,38 +17,13 @@ typedef struct {
     int B, T, C, H, causal;
 } BenchShape;
 
-static float random_uniform(unsigned long long* state) {
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*state >> 40) * 0x1.0p-24) * 2.0f - 1.0f;
-}
-
-// Device buffer of n act elements filled with uniform [-1, 1).
-static void* random_device(size_t n, DType dtype, unsigned long long* state) {
-    const size_t bytes = n * dtype_size(dtype);
-    void* host = malloc(bytes);
-    if (!host) {
-        fprintf(stderr, "error: out of host memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const float x = random_uniform(state);
-        if (dtype == DTYPE_BF16) ((__nv_bfloat16*)host)[i] = __float2bfloat16(x);
-        else ((float*)host)[i] = x;
-    }
-    void* dev;
-    cudaCheck(cudaMalloc(&dev, bytes));
-    cudaCheck(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
-    free(host);
-    return dev;
-}
-
 // Milliseconds per forward + backward; prints the line of `label`.
 static float bench_shape(Backend* be, const char* label, const BenchShape* s, int iters) {
     const DType dtype = be->act;
     unsigned long long state = 1234;
     const size_t n_qkv = (size_t)s->B * s->T * 3 * s->C, n_out = (size_t)s->B * s->T * s->C;
-    void* qkv = random_device(n_qkv, dtype, &state);
-    void* dout = random_device(n_out, dtype, &state);
+    void* qkv = random_device(n_qkv, dtype, 1.0f, &state);
+    void* dout = random_device(n_out, dtype, 1.0f, &state);
     void *out, *dqkv;
     float* lse;
     cudaCheck(cudaMalloc(&out, n_out * dtype_size(dtype)));
@@ -103,35 +74,12 @@ static float bench_shape(Backend* be, const char* label, const BenchShape* s, in
 }
 
 int main(int argc, char** argv) {
-    int iters = 20;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bench_attention [--iters N]\n"
-                   "Times attention forward and backward (kernels/attention.cu) on the current GPU for the\n"
-                   "decoder shape B=256 T=50 H=12 C=768 and longer sequences, fp32 and bf16, and prints\n"
-                   "milliseconds per call and achieved TFLOP/s (flash-attention FLOP counts); in bf16 also\n"
-                   "cuDNN's fused attention when the build has it.\n");
-            return 0;
-        }
-        if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
-            iters = atoi(argv[++i]);
-            if (iters < 1) {
-                fprintf(stderr, "error: --iters must be a positive integer\n");
-                return 1;
-            }
-        } else {
-            fprintf(stderr, "error: unknown argument %s (see --help)\n", argv[i]);
-            return 1;
-        }
-    }
-    int n_devices = 0;
-    if (cudaGetDeviceCount(&n_devices) != cudaSuccess || n_devices == 0) {
-        fprintf(stderr, "error: bench_attention needs a CUDA GPU and found none\n");
-        return 1;
-    }
-    cudaDeviceProp prop;
-    cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("device: %s (sm_%d%d), %d iterations per shape\n", prop.name, prop.major, prop.minor, iters);
+    const int iters = gpu_bench_start(
+        argc, argv, "bench_attention",
+        "Times attention forward and backward (kernels/attention.cu) on the current GPU for the\n"
+        "decoder shape B=256 T=50 H=12 C=768 and longer sequences, fp32 and bf16, and prints\n"
+        "milliseconds per call and achieved TFLOP/s (flash-attention FLOP counts); in bf16 also\n"
+        "cuDNN's fused attention when the build has it.\n", 20);
     const BenchShape shapes[] = {
         {256, 50, 768, 12, 1},  // GPT-2 small decoder: prefix + caption
         {256, 50, 768, 12, 0},  // the same, bidirectional (prompt-interaction encoder)

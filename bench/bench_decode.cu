@@ -1,4 +1,4 @@
-#include "kernels/cuda_common.cuh"
+#include "bench/gpu_bench.cuh"
 
 // The incremental-decoding ops on the GPU (kernels/decode.cu): time per call and the memory
 // bandwidth it reaches, for GPT-2 small (H=12, C=768, V=50257 padded to 50304) decoding with
@@ -7,36 +7,7 @@
 //
 // Bytes counted: cached attention reads q and the cached keys and values, writes out and the
 // new cache rows; rows gather reads and writes each row once; top-k reads the real logits.
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "kernels/decode.h"
-
-static float random_uniform(unsigned long long* state) {
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*state >> 40) * 0x1.0p-24) * 2.0f - 1.0f;
-}
-
-// Device buffer of n act elements filled with uniform [-scale, scale).
-static void* random_device(size_t n, DType dtype, float scale, unsigned long long* state) {
-    const size_t bytes = n * dtype_size(dtype);
-    void* host = malloc(bytes);
-    if (!host) {
-        fprintf(stderr, "error: out of host memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        const float x = scale * random_uniform(state);
-        if (dtype == DTYPE_BF16) ((__nv_bfloat16*)host)[i] = __float2bfloat16(x);
-        else ((float*)host)[i] = x;
-    }
-    void* dev;
-    cudaCheck(cudaMalloc(&dev, bytes));
-    cudaCheck(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
-    free(host);
-    return dev;
-}
 
 typedef struct {
     cudaEvent_t start, stop;
@@ -127,36 +98,13 @@ static void bench_topk(int N, int k, DType dtype, int iters) {
 }
 
 int main(int argc, char** argv) {
-    int iters = 50;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: bench_decode [--iters N]\n"
-                   "Times the incremental-decoding ops (kernels/decode.cu) on the current GPU for GPT-2 small\n"
-                   "decoding with beam 5 (320 rows for 64 images, 5 rows for one image), fp32 and bf16:\n"
-                   "cached attention over 15 .. 1023 cached positions, the beam reorder of key/value caches\n"
-                   "(rows gather) and the log-softmax top-k over V=50257. Prints microseconds per call and\n"
-                   "the memory bandwidth reached.\n");
-            return 0;
-        }
-        if (!strcmp(argv[i], "--iters") && i + 1 < argc) {
-            iters = atoi(argv[++i]);
-            if (iters < 1) {
-                fprintf(stderr, "error: --iters must be a positive integer\n");
-                return 1;
-            }
-        } else {
-            fprintf(stderr, "error: unknown argument %s (see --help)\n", argv[i]);
-            return 1;
-        }
-    }
-    int n_devices = 0;
-    if (cudaGetDeviceCount(&n_devices) != cudaSuccess || n_devices == 0) {
-        fprintf(stderr, "error: bench_decode needs a CUDA GPU and found none\n");
-        return 1;
-    }
-    cudaDeviceProp prop;
-    cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("device: %s (sm_%d%d), %d iterations per shape\n", prop.name, prop.major, prop.minor, iters);
+    const int iters = gpu_bench_start(
+        argc, argv, "bench_decode",
+        "Times the incremental-decoding ops (kernels/decode.cu) on the current GPU for GPT-2 small\n"
+        "decoding with beam 5 (320 rows for 64 images, 5 rows for one image), fp32 and bf16:\n"
+        "cached attention over 15 .. 1023 cached positions, the beam reorder of key/value caches\n"
+        "(rows gather) and the log-softmax top-k over V=50257. Prints microseconds per call and\n"
+        "the memory bandwidth reached.\n", 50);
     for (int d = 0; d < 2; d++) {
         const DType dtype = d == 0 ? DTYPE_BF16 : DTYPE_F32;
         const int pasts[] = {15, 63, 255, 1023};
