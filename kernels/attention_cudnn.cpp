@@ -57,15 +57,22 @@ static std::shared_ptr<fe::graph::Tensor_attributes> bf16_tensor(fe::graph::Grap
     return g.tensor(fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim({B, H, T, hs}).set_stride(strides));
 }
 
-static std::shared_ptr<fe::graph::Tensor_attributes> stats_tensor(fe::graph::Graph& g, int B, int H, int T) {
-    return g.tensor(fe::graph::Tensor_attributes().set_name("stats").set_uid(UID_STATS).set_dim({B, H, T, 1})
-                        .set_stride({(int64_t)H * T, T, 1, 1}).set_data_type(fe::DataType_t::FLOAT));
+// The softmax statistics lse [B,H,T] (fp32), as the forward writes them and the backward reads them.
+static fe::graph::Tensor_attributes& stats_layout(fe::graph::Tensor_attributes& t, int B, int H, int T) {
+    return t.set_uid(UID_STATS).set_data_type(fe::DataType_t::FLOAT).set_dim({B, H, T, 1})
+        .set_stride({(int64_t)H * T, T, 1, 1});
 }
 
 static std::shared_ptr<fe::graph::Tensor_attributes> seq_len_tensor(fe::graph::Graph& g, const char* name, int64_t uid,
                                                                      int B) {
     return g.tensor(fe::graph::Tensor_attributes().set_name(name).set_uid(uid).set_dim({B, 1, 1, 1})
                         .set_stride({1, 1, 1, 1}).set_data_type(fe::DataType_t::INT32));
+}
+
+// Key padding (forward and backward options alike): every query row is real, keys j < key_len[b].
+template <typename Options> static void set_key_padding(Options& options, fe::graph::Graph& g, int B) {
+    options.set_padding_mask(true).set_seq_len_q(seq_len_tensor(g, "seq_len_q", UID_SEQ_Q, B))
+        .set_seq_len_kv(seq_len_tensor(g, "seq_len_kv", UID_SEQ_KV, B));
 }
 
 static std::shared_ptr<fe::graph::Graph> build_graph(int backward, int B, int T, int H, int hs, int causal, int padded) {
@@ -86,22 +93,19 @@ static std::shared_ptr<fe::graph::Graph> build_graph(int backward, int B, int T,
     if (!backward) {
         auto options = fe::graph::SDPA_attributes().set_name("attention_forward").set_generate_stats(true)
                            .set_attn_scale(scale).set_causal_mask(causal != 0);
-        if (padded)
-            options.set_padding_mask(true).set_seq_len_q(seq_len_tensor(*g, "seq_len_q", UID_SEQ_Q, B))
-                .set_seq_len_kv(seq_len_tensor(*g, "seq_len_kv", UID_SEQ_KV, B));
+        if (padded) set_key_padding(options, *g, B);
         auto [O, stats] = g->sdpa(Q, K, V, options);
         O->set_output(true).set_uid(UID_O).set_dim({B, H, T, hs}).set_stride(out_s);
-        stats->set_output(true).set_uid(UID_STATS).set_data_type(fe::DataType_t::FLOAT).set_dim({B, H, T, 1})
-            .set_stride({(int64_t)H * T, T, 1, 1});
+        stats_layout(stats->set_output(true), B, H, T);
     } else {
         auto O = bf16_tensor(*g, "O", UID_O, B, H, T, hs, out_s);
         auto dO = bf16_tensor(*g, "dO", UID_DO, B, H, T, hs, out_s);
         auto options = fe::graph::SDPA_backward_attributes().set_name("attention_backward").set_attn_scale(scale)
                            .set_causal_mask(causal != 0).set_deterministic_algorithm(true);
-        if (padded)
-            options.set_padding_mask(true).set_seq_len_q(seq_len_tensor(*g, "seq_len_q", UID_SEQ_Q, B))
-                .set_seq_len_kv(seq_len_tensor(*g, "seq_len_kv", UID_SEQ_KV, B));
-        auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, stats_tensor(*g, B, H, T), options);
+        if (padded) set_key_padding(options, *g, B);
+        fe::graph::Tensor_attributes stats_in;
+        auto stats = g->tensor(stats_layout(stats_in.set_name("stats"), B, H, T));
+        auto [dQ, dK, dV] = g->sdpa_backward(Q, K, V, O, dO, stats, options);
         dQ->set_output(true).set_uid(UID_DQ).set_dim({B, H, T, hs}).set_stride(in_s);
         dK->set_output(true).set_uid(UID_DK).set_dim({B, H, T, hs}).set_stride(in_s);
         dV->set_output(true).set_uid(UID_DV).set_dim({B, H, T, hs}).set_stride(in_s);

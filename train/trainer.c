@@ -301,6 +301,12 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     t.tc = tc;
     t.dist = dist;
     double t_start = timer_now();
+    if (!opt->resume_dir) {  // a new run never writes into an earlier run's directory
+        char ckpt[4200];
+        if (checkpoint_latest(tc->dir, ckpt, sizeof ckpt))
+            FATAL("run.dir %s already holds a run (newest checkpoint %s): --resume %s continues it; "
+                  "another run.dir starts a new one", tc->dir, ckpt, tc->dir);
+    }
     setup_data(&t);
     t.be = choose_backend(tc, dist);
     dist_setup_backend(dist, t.be, opt->nccl_id_file);
@@ -322,15 +328,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             free(st.config_json);
             if (dist->rank == 0) LOG_INFO("resumed from %s (step %ld)", ckpt, step);
         }
-    } else {
-        // a new run never writes into an earlier run's directory: its config, metrics and
-        // checkpoints stay as they are
-        char ckpt[4200];
-        if (checkpoint_latest(tc->dir, ckpt, sizeof ckpt))
-            FATAL("run.dir %s already holds a run (newest checkpoint %s): --resume %s continues it; "
-                  "another run.dir starts a new one", tc->dir, ckpt, tc->dir);
-    }
-    if (!opt->resume_dir && dist->rank == 0) {
+    } else if (dist->rank == 0) {
         if (make_directories(tc->dir))
             FATAL("%s: cannot create the run directory: %s", tc->dir, strerror(errno));
         char path[1100];
