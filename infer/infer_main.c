@@ -43,7 +43,9 @@ static void usage(FILE* out) {
             "  --device auto|cpu|cuda, --precision fp32|bf16 (GPU; default bf16)\n"
             "  --with-scores         add \"score\" and \"prompts\" to every result\n"
             "  --interactive         read lines \"IMAGE_KEY word, word, ...\" on stdin and print a caption\n"
-            "                        for each (no words: no prompts); an empty line or EOF ends\n");
+            "                        for each (no words: no prompts); an empty line or EOF ends\n"
+            "Environment: TIPCAP_ATTENTION=cudnn uses cuDNN's fused attention for the prefix on the GPU in\n"
+            "bf16 (builds with cudnn-frontend; docs/KERNELS.md).\n");
 }
 
 static const char* resolve_checkpoint(const char* path, char* buf, size_t cap) {

@@ -26,7 +26,9 @@ static void usage(FILE* out) {
             "                       config.json unless --config is given; the losses continue exactly\n"
             "  --nccl-id-file PATH  several GPU processes without MPI: a file on a filesystem all ranks share\n"
             "  --print-config-doc   print every config key as a Markdown table\n"
-            "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ...\n\n"
+            "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ...\n"
+            "Environment: TIPCAP_ATTENTION=cudnn uses cuDNN's fused attention on the GPU in bf16 (builds\n"
+            "with cudnn-frontend; docs/KERNELS.md); tipcap (the default) uses tipcap's own kernels.\n\n"
             "Config keys:\n");
     config_print_schema(train_config_schema, train_config_schema_size, 0);
 }
