@@ -329,7 +329,7 @@ static int policy_run(float* L, const float* A, int batch, int D, int batched, c
         return -1;
     }
     if (batch <= 0) return 0;
-    int n_parts = batched ? 1 : CEIL_DIV(D, CHOL_SCAN_ROWS);
+    int n_parts = CEIL_DIV(D, CHOL_SCAN_ROWS);  // blocks of rows per matrix: every row is scanned
     PolicyScratch s = scratch_alloc(batch, n_parts);
     CholeskyScan* scans = (CholeskyScan*)malloc(batch * sizeof(CholeskyScan));
     CholeskyReport* reports = (CholeskyReport*)calloc(batch, sizeof(CholeskyReport));

@@ -360,12 +360,33 @@ static void check_batched_policy(const Impl* impl) {
         double e = factor_error(L + m * stride, A + m * stride, D, jitter[m]);
         CHECK(e < 1e-5, "%s: matrix %d error %.3g", impl->name, m, e);
     }
-    A[6 * stride + 1 * D + 2] = NAN;
-    for (size_t k = 0; k < stride * batch; k++) L[k] = NAN;
-    int rc = impl->batched(L, A, batch, D, jitter, err, sizeof err);
-    CHECK(rc == -1 && strstr(err, "matrix 6 of the batch of 9") && strstr(err, "entry (1, 2) is not finite"),
-          "%s: batched NaN error: \"%s\"", impl->name, err);
-    CHECK(all_zero(L, stride * batch), "%s: batch not zeroed after an error", impl->name);
+    // The jitter comes from the whole trace: the same ladder step as LAPACKE's path.
+    double jitter_cpu[9];
+    float* Lc = poisoned(stride * batch);
+    REQUIRE(cholesky_batched_f32_cpu(Lc, A, batch, D, NULL, jitter_cpu, err, sizeof err) == 0, "cpu: %s", err);
+    CHECK(fabs(jitter[4] - jitter_cpu[4]) <= 1e-6 * jitter_cpu[4], "%s: jitter %.9g, LAPACKE path %.9g", impl->name,
+          jitter[4], jitter_cpu[4]);
+    free(Lc);
+    // Bad entries anywhere in a matrix, early rows or late, are found and named.
+    struct { int m, i, j; float v; const char* want; } bad[] = {
+        {6, 1, 2, NAN, "entry (1, 2) is not finite"},
+        {6, 10, 11, NAN, "entry (10, 11) is not finite"},
+        {8, 15, 0, INFINITY, "entry (15, 0) is not finite"},
+        {3, 12, 9, 1.0f, "|A[9][12] - A[12][9]| = 1 exceeds"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        float* Ab = mallocCheck(sizeof(float) * stride * batch);
+        memcpy(Ab, A, sizeof(float) * stride * batch);
+        Ab[bad[k].m * stride + (size_t)bad[k].i * D + bad[k].j] += bad[k].v;
+        for (size_t q = 0; q < stride * batch; q++) L[q] = NAN;
+        char what[64];
+        snprintf(what, sizeof what, "matrix %d of the batch of 9", bad[k].m);
+        int rc = impl->batched(L, Ab, batch, D, jitter, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, what) && strstr(err, bad[k].want), "%s: batched error for \"%s\": \"%s\"",
+              impl->name, bad[k].want, err);
+        CHECK(all_zero(L, stride * batch), "%s: batch not zeroed after an error", impl->name);
+        free(Ab);
+    }
     free(A);
     free(L);
 }
