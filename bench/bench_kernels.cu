@@ -192,7 +192,7 @@ static void bench_memory_bound(Backend* be) {
     float ms_copy = time_ms([&]() { be->copy(be, logits_work, logits, nl * s); }, 20);
     float ms_ce = time_ms([&]() {
         be->copy(be, logits_work, logits, nl * s);
-        be->crossentropy_forward_backward(be, losses, logits_work, targets, N_, V_, VP_, 0.1f, 1.0f / N_);
+        be->crossentropy_forward_backward(be, losses, logits_work, targets, tokens_h, N_, V_, VP_, 0.1f, 1.0f / N_);
     }, 20);
     report_bw("crossentropy_forward_backward", a, ms_ce - ms_copy, 2 * nl * s);
 

@@ -113,11 +113,14 @@ struct Backend {
                                const void* qkv, const int* key_len, int B, int T, int C, int H, int causal);
 
     // ---- fused softmax + cross-entropy over logits (act) [N,Vp] of which the first V columns are real.
-    // targets [N], -1 ignored (loss 0, zero gradient). Label smoothing eps: the target distribution is
-    // (1 - eps) one-hot + eps / V uniform. losses (fp32) [N]. If dlogits_scale != 0 the logits are
-    // overwritten in place by dloss/dlogits * dlogits_scale (padded columns get 0).
+    // targets [N], -1 ignored (loss 0, zero gradient); targets_host: the same on the host, where every
+    // backend checks that they lie in [-1, V) before any work (a fatal error names the row). Label
+    // smoothing eps: the target distribution is (1 - eps) one-hot + eps / V uniform. losses (fp32) [N].
+    // If dlogits_scale != 0 the logits are overwritten in place by dloss/dlogits * dlogits_scale
+    // (padded columns get 0).
     void (*crossentropy_forward_backward)(Backend* be, float* losses, void* logits, const int* targets,
-                                          int N, int V, int Vp, float label_smoothing, float dlogits_scale);
+                                          const int* targets_host, int N, int V, int Vp, float label_smoothing,
+                                          float dlogits_scale);
 
     // ---- optimiser
     // AdamW on n fp32 master weights; grads are multiplied by grad_scale first (clipping);

@@ -102,8 +102,9 @@ static void cpu_add(Backend* be, void* out, const void* a, const void* b, size_t
     add_cpu((float*)out, (const float*)a, (const float*)b, n);
 }
 
-static void cpu_crossentropy_forward_backward(Backend* be, float* losses, void* logits, const int* targets, int N,
-                                              int V, int Vp, float label_smoothing, float dlogits_scale) {
+static void cpu_crossentropy_forward_backward(Backend* be, float* losses, void* logits, const int* targets,
+                                              const int* targets_host, int N, int V, int Vp, float label_smoothing,
+                                              float dlogits_scale) {
     crossentropy_forward_backward_cpu(losses, (float*)logits, targets, N, V, Vp, label_smoothing, dlogits_scale);
 }
 

@@ -215,8 +215,10 @@ static void cuda_gelu_backward(Backend* be, void* dinp, const void* inp, const v
 }
 static void cuda_add(Backend* be, void* out, const void* a, const void* b, size_t n) { add_cuda(out, a, b, n, be->act); }
 
-static void cuda_crossentropy_forward_backward(Backend* be, float* losses, void* logits, const int* targets, int N,
-                                               int V, int Vp, float label_smoothing, float dlogits_scale) {
+static void cuda_crossentropy_forward_backward(Backend* be, float* losses, void* logits, const int* targets,
+                                               const int* targets_host, int N, int V, int Vp, float label_smoothing,
+                                               float dlogits_scale) {
+    crossentropy_check_targets(targets_host, N, V);
     crossentropy_forward_backward_cuda(losses, logits, targets, N, V, Vp, label_smoothing, dlogits_scale, be->act);
 }
 

@@ -7,6 +7,11 @@
 
 #include "common/check.h"
 
+void crossentropy_check_targets(const int* targets, int N, int V) {
+    for (int n = 0; n < N; n++)
+        if (targets[n] < -1 || targets[n] >= V) FATAL("crossentropy: targets[%d] = %d outside [-1, %d)", n, targets[n], V);
+}
+
 #define REAL float
 #define REF(name) name##_cpu
 #include "kernels/crossentropy_ref.inc"

@@ -13,13 +13,17 @@
 extern "C" {
 #endif
 
+// Exits naming the first row whose target (host memory) lies outside [-1, V).
+void crossentropy_check_targets(const int* targets, int N, int V);
+
 // CPU reference (fp32) and its double instance. A target outside [-1, V) is a fatal error.
 void crossentropy_forward_backward_cpu(float* losses, float* logits, const int* targets, int N, int V, int Vp,
                                        float label_smoothing, float dlogits_scale);
 void crossentropy_forward_backward_cpu_f64(double* losses, double* logits, const int* targets, int N, int V,
                                            int Vp, double label_smoothing, double dlogits_scale);
 
-// CUDA (kernels/crossentropy.cu). Targets must lie in [-1, V) (not checked on the device).
+// CUDA (kernels/crossentropy.cu). Targets must lie in [-1, V): the device does not check them (a
+// target >= Vp would read out of bounds), so callers check the host copy first.
 void crossentropy_forward_backward_cuda(float* losses, void* logits, const int* targets, int N, int V, int Vp,
                                         float label_smoothing, float dlogits_scale, DType act);
 

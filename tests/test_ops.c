@@ -687,7 +687,7 @@ static void run_crossentropy(Backend* be, const int* d, uint64_t seed, Outputs* 
     if (N > 2) targets[N - 1] = V - 1;
     float* losses = poison_f32(&p, N);
     void* logits = up_act(&p, z, (size_t)N * Vp);
-    be->crossentropy_forward_backward(be, losses, logits, up_i32(&p, targets, N), N, V, Vp, eps, scale);
+    be->crossentropy_forward_backward(be, losses, logits, up_i32(&p, targets, N), targets, N, V, Vp, eps, scale);
     out_add(out, "losses", down_f32(&p, losses, N), N);
     float* g = down_act(&p, logits, (size_t)N * Vp);
     if (backward) {
@@ -717,6 +717,38 @@ static const int crossentropy_shapes[][MAX_DIMS] = {
 static void test_crossentropy(void) {
     REQUIRE_CUDA();
     compare_with_cpu("crossentropy_forward_backward", run_crossentropy, crossentropy_shapes);
+}
+
+// A target outside [-1, V) stops every backend with the row named, before the device reads it:
+// one in [V, Vp) would read a padding column, one >= Vp out of bounds.
+typedef struct {
+    Backend* be;
+    int bad_target;
+} BadTarget;
+static void crossentropy_with_bad_target(void* arg) {
+    const BadTarget* a = arg;
+    enum { N = 4, V = 37, Vp = 40 };
+    Rng r = {11};
+    Pool p = {.be = a->be};
+    float* z = rand_act(&r, (size_t)N * Vp, 1);
+    int targets[N] = {0, 5, a->bad_target, 36};
+    a->be->crossentropy_forward_backward(a->be, poison_f32(&p, N), up_act(&p, z, (size_t)N * Vp),
+                                         up_i32(&p, targets, N), targets, N, V, Vp, 0.0f, 1.0f);
+    exit(0);
+}
+static void test_crossentropy_bad_targets(void) {
+    REQUIRE_CUDA();
+    const int bad[] = {37, 39, 40, 100000, -2};
+    Backend* backends[] = {cpu, gpu[DTYPE_F32], gpu[DTYPE_BF16]};
+    for (size_t b = 0; b < 3; b++)
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            BadTarget arg = {backends[b], bad[k]};
+            char err[1024], want[96];
+            int status = run_captured(crossentropy_with_bad_target, &arg, err, sizeof err);
+            snprintf(want, sizeof want, "targets[2] = %d outside [-1, 37)", bad[k]);
+            CHECK(status == 1 && strstr(err, want), "%s (%s), target %d: status %d, stderr: %s", backends[b]->name,
+                  b == 2 ? "bf16" : "fp32", bad[k], status, err);
+        }
 }
 
 // ------------------------------------------------------------------------------- optimiser
@@ -907,6 +939,7 @@ int main(int argc, char** argv) {
     RUN(test_gelu_backward);
     RUN(test_add);
     RUN(test_crossentropy);
+    RUN(test_crossentropy_bad_targets);
     RUN(test_adamw);
     RUN(test_sum_squares_and_scale);
     RUN(test_gap_sample);

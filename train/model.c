@@ -576,7 +576,7 @@ static double loss_and_grad(Model* m, const ModelBatch* b, float dloss_scale, lo
     Backend* be = m->be;
     int N = b->B * (m->cfg.prefix_len + b->L);
     be->upload(be, m->targets, b->targets, sizeof(int) * (size_t)N);
-    be->crossentropy_forward_backward(be, m->losses, m->logits, m->targets, N, m->cfg.vocab_size, m->Vp,
+    be->crossentropy_forward_backward(be, m->losses, m->logits, m->targets, b->targets, N, m->cfg.vocab_size, m->Vp,
                                       m->label_smoothing, dloss_scale);
     be->download(be, m->host_losses, m->losses, sizeof(float) * (size_t)N);
     double sum = 0;
