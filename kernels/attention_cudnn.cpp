@@ -1,6 +1,8 @@
 // cuDNN's fused flash attention (see attention_cudnn.h): one cudnn-frontend graph per shape,
 // direction, causality and padding, built on first use and cached (building takes up to a second;
-// executing is a single fused kernel launch). Runs on the default stream, like the rest of the
+// executing is a single fused kernel launch). A graph cuDNN refuses (validation, support check or
+// plans fail: a shape, GPU or cuDNN version it has no engine for) is not an error: that shape runs
+// on tipcap's kernels instead, and the first refusal is logged with cuDNN's reason. Runs on the default stream, like the rest of the
 // CUDA backend. Host code only, built by the C++ compiler into the CUDA library (not under the CPU
 // emulation: it has no cuDNN).
 #include <cublas_v2.h>  // for common/cuda_check.h
@@ -9,6 +11,8 @@
 #define CUDNN_FRONTEND_SKIP_JSON_LIB  // the graphs are built in code, never (de)serialised
 #include <cudnn_frontend.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <map>
 #include <memory>
@@ -17,6 +21,7 @@
 
 #include "common/check.h"
 #include "common/cuda_check.h"
+#include "common/log.h"
 #include "kernels/attention.h"
 #include "kernels/attention_cudnn.h"
 
@@ -38,7 +43,7 @@ enum { UID_Q = 1, UID_K, UID_V, UID_O, UID_STATS, UID_DO, UID_DQ, UID_DK, UID_DV
 typedef std::tuple<int, int, int, int, int, int, int> GraphKey;  // backward?, B, T, H, hs, causal, padded
 
 static cudnnHandle_t handle;
-static std::map<GraphKey, std::shared_ptr<fe::graph::Graph>> graphs;
+static std::map<GraphKey, std::shared_ptr<fe::graph::Graph>> graphs;  // nullptr: cuDNN refused the shape
 static void* workspace;        // device, grown to the largest graph's need
 static int64_t workspace_bytes;
 static int* seq_len_q;         // device [B] of T (every query row is a real row), grown on demand
@@ -75,6 +80,24 @@ template <typename Options> static void set_key_padding(Options& options, fe::gr
         .set_seq_len_kv(seq_len_tensor(g, "seq_len_kv", UID_SEQ_KV, B));
 }
 
+// Test hook: TIPCAP_CUDNN_REFUSE=forward|backward|both makes every graph of that direction count
+// as refused, so that the fallback runs on any GPU.
+static bool refusal_injected(int backward) {
+    const char* v = getenv("TIPCAP_CUDNN_REFUSE");
+    if (!v) return false;
+    return !strcmp(v, "both") || !strcmp(v, backward ? "backward" : "forward");
+}
+
+// The first refusal is logged; later ones would repeat it for every new shape.
+static void note_refusal(int backward, int B, int T, int H, int hs, int causal, const std::string& why) {
+    static bool said;
+    if (said) return;
+    said = true;
+    LOG_WARN("cuDNN attention: no %s engine for B=%d T=%d H=%d head size %d%s (%s); such shapes use tipcap's "
+             "kernels", backward ? "backward" : "forward", B, T, H, hs, causal ? " causal" : "", why.c_str());
+}
+
+// The cached graph of the key, built on first use; nullptr when cuDNN refuses it.
 static std::shared_ptr<fe::graph::Graph> build_graph(int backward, int B, int T, int H, int hs, int causal, int padded) {
     GraphKey key(backward, B, T, H, hs, causal, padded);
     auto it = graphs.find(key);
@@ -110,11 +133,18 @@ static std::shared_ptr<fe::graph::Graph> build_graph(int backward, int B, int T,
         dK->set_output(true).set_uid(UID_DK).set_dim({B, H, T, hs}).set_stride(in_s);
         dV->set_output(true).set_uid(UID_DV).set_dim({B, H, T, hs}).set_stride(in_s);
     }
-    frontendCheck(g->validate());
-    frontendCheck(g->build_operation_graph(handle));
-    frontendCheck(g->create_execution_plans({fe::HeurMode_t::A}));
-    frontendCheck(g->check_support(handle));
-    frontendCheck(g->build_plans(handle));
+    fe::error_object e;
+    if (refusal_injected(backward)) e = {fe::error_code_t::GRAPH_NOT_SUPPORTED, "refused by TIPCAP_CUDNN_REFUSE"};
+    if (e.is_good()) e = g->validate();
+    if (e.is_good()) e = g->build_operation_graph(handle);
+    if (e.is_good()) e = g->create_execution_plans({fe::HeurMode_t::A});
+    if (e.is_good()) e = g->check_support(handle);
+    if (e.is_good()) e = g->build_plans(handle);
+    if (!e.is_good()) {
+        note_refusal(backward, B, T, H, hs, causal, e.err_msg);
+        graphs.emplace(key, nullptr);
+        return nullptr;
+    }
     int64_t need = 0;
     frontendCheck(g->get_workspace_size(need));
     if (need > workspace_bytes) {
@@ -146,6 +176,24 @@ static int cudnn_takes(int C, int H) {
     return H > 0 && C % H == 0 && hs % 8 == 0 && hs <= 128;
 }
 
+// Scratch for a backward that cuDNN refuses after its forward ran: tipcap's forward recomputed, so
+// that tipcap's backward reads the output and statistics of its own forward.
+static void* fallback_out;  // device [B,T,C] bf16
+static float* fallback_lse; // device [B,H,T]
+static size_t fallback_rows;
+static void fallback_forward(const void* qkv, const int* key_len, int B, int T, int C, int H, int causal) {
+    size_t rows = (size_t)B * T;
+    if (rows > fallback_rows) {
+        cudaCheck(cudaDeviceSynchronize());
+        cudaCheck(cudaFree(fallback_out));
+        cudaCheck(cudaFree(fallback_lse));
+        cudaCheck(cudaMalloc(&fallback_out, rows * C * sizeof(uint16_t)));
+        cudaCheck(cudaMalloc((void**)&fallback_lse, rows * H * sizeof(float)));
+        fallback_rows = rows;
+    }
+    attention_forward_cuda(fallback_out, fallback_lse, qkv, key_len, B, T, C, H, causal, DTYPE_BF16);
+}
+
 extern "C" void attention_forward_backend_cudnn(Backend* be, void* out, float* lse, const void* qkv, const int* key_len,
                                                 int B, int T, int C, int H, int causal) {
     if (!cudnn_takes(C, H)) {
@@ -154,6 +202,10 @@ extern "C" void attention_forward_backend_cudnn(Backend* be, void* out, float* l
     }
     const int hs = C / H;
     auto g = build_graph(0, B, T, H, hs, causal, key_len != NULL);
+    if (!g) {
+        attention_forward_cuda(out, lse, qkv, key_len, B, T, C, H, causal, be->act);
+        return;
+    }
     uint16_t* x = (uint16_t*)qkv;  // bf16 bits
     std::unordered_map<int64_t, void*> pack = {{UID_Q, x}, {UID_K, x + C}, {UID_V, x + 2 * C}, {UID_O, out},
                                                {UID_STATS, lse}};
@@ -174,6 +226,15 @@ extern "C" void attention_backward_backend_cudnn(Backend* be, void* dqkv, const 
     }
     const int hs = C / H;
     auto g = build_graph(1, B, T, H, hs, causal, key_len != NULL);
+    if (!g) {
+        if (build_graph(0, B, T, H, hs, causal, key_len != NULL)) {  // out and lse came from cuDNN
+            fallback_forward(qkv, key_len, B, T, C, H, causal);
+            out = fallback_out;
+            lse = fallback_lse;
+        }
+        attention_backward_cuda(dqkv, dout, out, lse, qkv, key_len, B, T, C, H, causal, be->act);
+        return;
+    }
     uint16_t* x = (uint16_t*)qkv;  // bf16 bits
     uint16_t* dx = (uint16_t*)dqkv;
     std::unordered_map<int64_t, void*> pack = {

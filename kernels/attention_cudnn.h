@@ -7,7 +7,10 @@
 // (other head sizes fall back to tipcap's kernels, in both directions alike), and key_len[b] >= 1
 // (the model never masks every key of a row). The backward is cuDNN's deterministic algorithm.
 // lse holds cuDNN's softmax statistics (natural-log logsumexp of the scaled scores), which only
-// its own backward reads.
+// its own backward reads. A shape whose graph cuDNN refuses to build (no engine for that shape,
+// GPU or version) runs on tipcap's kernels, said once in the log: a refused forward in both
+// directions; a refused backward after cuDNN's forward recomputes tipcap's forward first, so that
+// tipcap's backward reads its own output and statistics.
 #pragma once
 #include "kernels/backend.h"
 

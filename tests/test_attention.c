@@ -446,6 +446,16 @@ static void test_cudnn_bf16(void) {
         if (cuda_shapes[k].pad != PAD_WITH_EMPTY) cudnn_vs_cpu(be, &cuda_shapes[k]);
     const Shape gpt2[] = {{4, 50, 768, 12, 1, PAD_NONE}, {4, 18, 768, 12, 0, PAD_RANDOM}};
     for (size_t k = 0; k < sizeof gpt2 / sizeof *gpt2; k++) cudnn_vs_cpu(be, &gpt2[k]);
+    // A shape cuDNN refuses runs on tipcap's kernels (TIPCAP_CUDNN_REFUSE stands in for the refusal;
+    // graphs are cached by shape, so each mode takes a new one): a refused forward, a refused
+    // backward after cuDNN's forward (tipcap's backward then reads its own forward's output), both.
+    const char* modes[] = {"forward", "backward", "both"};
+    for (int k = 0; k < 3; k++) {
+        setenv("TIPCAP_CUDNN_REFUSE", modes[k], 1);
+        const Shape refused = {2, 24 + 8 * k, 256, 4, k != 1, k == 2 ? PAD_RANDOM : PAD_NONE};
+        cudnn_vs_cpu(be, &refused);
+    }
+    unsetenv("TIPCAP_CUDNN_REFUSE");
     be->destroy(be);
 #endif
 }
