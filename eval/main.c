@@ -68,8 +68,9 @@ static char* find_meteor_dir(void) {
     return NULL;
 }
 
-// paraphrase-en.gz: --meteor-data DIR, $TIPCAP_METEOR_PARAPHRASE, or an installed pycocoevalcap.
-static char* find_paraphrase(const char* meteor_data) {
+// paraphrase-en.gz: --meteor-data DIR, $TIPCAP_METEOR_PARAPHRASE, beside the other METEOR
+// resources (where scripts/install-deps.sh and make install put it), or an installed pycocoevalcap.
+static char* find_paraphrase(const char* meteor_data, const char* meteor_dir) {
     char p[PATH_MAX];
     if (meteor_data) {
         snprintf(p, sizeof p, "%s/paraphrase-en.gz", meteor_data);
@@ -77,6 +78,8 @@ static char* find_paraphrase(const char* meteor_data) {
     }
     const char* env = getenv("TIPCAP_METEOR_PARAPHRASE");
     if (env) return access(env, R_OK) == 0 ? strdup(env) : NULL;
+    snprintf(p, sizeof p, "%s/paraphrase-en.gz", meteor_dir);
+    if (access(p, R_OK) == 0) return strdup(p);
     const char* home = getenv("HOME");
     const char* patterns[] = {"%s/.local/lib/python3*/site-packages/pycocoevalcap/meteor/data/paraphrase-en.gz",
                               "%s/.pyenv/versions/*/lib/python3*/site-packages/pycocoevalcap/meteor/data/paraphrase-en.gz",
@@ -303,7 +306,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         if (metrics & METRIC_METEOR) {
-            paraphrase = find_paraphrase(meteor_data);
+            paraphrase = find_paraphrase(meteor_data, meteor_dir);
             if (meteor_data && !paraphrase) {
                 fprintf(stderr, "tipcap-eval: --meteor-data %s: no readable paraphrase-en.gz there\n", meteor_data);
                 return 1;
