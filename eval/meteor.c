@@ -450,21 +450,46 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     if (!para_index_open(m->para_path, &ix, err, err_cap)) return 0;
     // each table word's corpus id (-1: not in the captions, so no phrase holding it can match)
     int32_t* corpus_id = malloc((ix.n_words ? ix.n_words : 1) * sizeof *corpus_id);
-    uint32_t* start = malloc((ix.n_phrases ? ix.n_phrases : 1) * sizeof *start);
-    if (!corpus_id || !start) abort();
+    if (!corpus_id) abort();
     for (uint32_t w = 0; w < ix.n_words; w++)
         corpus_id[w] = (int32_t)vocab_lookup(corpus, ix.word_bytes + ix.word_offsets[w], ix.word_offsets[w + 1] - ix.word_offsets[w]);
-    // where each phrase made only of corpus words starts; NOT_IN_CORPUS for the others
-    const uint32_t NOT_IN_CORPUS = UINT32_MAX;
-    uint32_t at = 0;
+    // The phrases made only of corpus words, in table order, as corpus ids (m->para_phrases);
+    // a bit per table phrase marks them, and a running count per 64 phrases gives a marked
+    // phrase's number among them. Both stay in cache for the random lookups below.
+    size_t n_blocks = (size_t)ix.n_phrases / 64 + 1;
+    uint64_t* in_corpus = calloc(n_blocks, sizeof *in_corpus);
+    uint32_t* rank_base = malloc(n_blocks * sizeof *rank_base);
+    size_t cap_words = 1 << 16, cap_phrases = 1 << 12;
+    uint32_t* words = malloc(cap_words * sizeof *words);
+    uint32_t* phrase_start = malloc(cap_phrases * sizeof *phrase_start);
+    if (!in_corpus || !rank_base || !words || !phrase_start) abort();
+    size_t n_kept_words = 0;
+    uint32_t n_kept = 0, at = 0;
     for (uint32_t p = 0; p < ix.n_phrases; p++) {
-        int ok = 1;
-        for (int k = 0; k < ix.phrase_len[p]; k++) ok &= corpus_id[ix.phrase_words[at + k]] >= 0;
-        start[p] = ok ? at : NOT_IN_CORPUS;
-        at += ix.phrase_len[p];
+        if (p % 64 == 0) rank_base[p / 64] = n_kept;
+        int len = ix.phrase_len[p], ok = 1;
+        for (int k = 0; k < len; k++) ok &= corpus_id[ix.phrase_words[at + k]] >= 0;
+        if (ok) {
+            in_corpus[p / 64] |= 1ull << (p % 64);
+            if (n_kept + 2 > cap_phrases) {
+                cap_phrases *= 2;
+                phrase_start = realloc(phrase_start, cap_phrases * sizeof *phrase_start);
+                if (!phrase_start) abort();
+            }
+            if (n_kept_words + (size_t)len > cap_words) {
+                cap_words *= 2;
+                words = realloc(words, cap_words * sizeof *words);
+                if (!words) abort();
+            }
+            phrase_start[n_kept++] = (uint32_t)n_kept_words;
+            for (int k = 0; k < len; k++) words[n_kept_words++] = (uint32_t)corpus_id[ix.phrase_words[at + k]];
+        }
+        at += (uint32_t)len;
     }
-    // keep the entries whose two phrases are both made of corpus words: a trie over the
-    // reference phrases, and the paraphrases in file order per reference phrase
+    phrase_start[n_kept] = (uint32_t)n_kept_words;
+    free(corpus_id);
+    // the entries whose two phrases are both kept: a trie over the reference phrases, and their
+    // paraphrases in file order per reference phrase
     m->para_child_cap = 1 << 16;
     m->para_child_keys = calloc(m->para_child_cap, sizeof *m->para_child_keys);
     m->para_child_vals = calloc(m->para_child_cap, sizeof *m->para_child_vals);
@@ -473,54 +498,36 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     uint32_t n_nodes = 1;
     PendingEmit* pend = NULL;
     size_t n_pend = 0, cap_pend = 0;
-    uint32_t* phrases = NULL;
-    size_t n_ph_words = 0, cap_ph_words = 0;
-    uint32_t* phrase_start = malloc(sizeof *phrase_start);
-    size_t n_phrases = 0, cap_phrases = 1;
-    if (!phrase_start) abort();
-    uint32_t ids[PARA_MAX_WORDS];
+#define KEPT(p) ((in_corpus[(p) / 64] >> ((p) % 64)) & 1)
+#define KEPT_NUMBER(p) (rank_base[(p) / 64] + (uint32_t)__builtin_popcountll(in_corpus[(p) / 64] & ((1ull << ((p) % 64)) - 1)))
     uint64_t e = 0;
     for (uint32_t p = 0; p < ix.n_phrases; e += ix.para_count[p], p++) {
-        if (start[p] == NOT_IN_CORPUS) continue;
+        if (!KEPT(p)) continue;
         uint32_t node = 0;
         int have_node = 0;
         for (uint32_t k = 0; k < ix.para_count[p]; k++) {
             uint32_t q = ix.para[e + k];
-            if (start[q] == NOT_IN_CORPUS) continue;
+            if (!KEPT(q)) continue;
             if (!have_node) {
-                for (int i = 0; i < ix.phrase_len[p]; i++) ids[i] = (uint32_t)corpus_id[ix.phrase_words[start[p] + i]];
-                node = trie_insert(m, &n_children, &n_nodes, ids, ix.phrase_len[p]);
+                uint32_t r = KEPT_NUMBER(p);
+                node = trie_insert(m, &n_children, &n_nodes, words + phrase_start[r], (int)(phrase_start[r + 1] - phrase_start[r]));
                 have_node = 1;
             }
             if (n_pend == cap_pend) {
-                cap_pend = cap_pend ? 2 * cap_pend : 1024;
+                cap_pend = cap_pend ? 2 * cap_pend : 1 << 16;
                 pend = realloc(pend, cap_pend * sizeof *pend);
                 if (!pend) abort();
             }
             pend[n_pend].ref_node = node;
-            pend[n_pend].phrase = (uint32_t)n_phrases;
+            pend[n_pend].phrase = KEPT_NUMBER(q);
             n_pend++;
-            if (n_phrases + 1 >= cap_phrases) {
-                cap_phrases *= 2;
-                phrase_start = realloc(phrase_start, cap_phrases * sizeof *phrase_start);
-                if (!phrase_start) abort();
-            }
-            int len = ix.phrase_len[q];
-            while (n_ph_words + (size_t)len > cap_ph_words) {
-                cap_ph_words = cap_ph_words ? 2 * cap_ph_words : 4096;
-                phrases = realloc(phrases, cap_ph_words * sizeof *phrases);
-                if (!phrases) abort();
-            }
-            phrase_start[n_phrases] = (uint32_t)n_ph_words;
-            for (int i = 0; i < len; i++) phrases[n_ph_words + (size_t)i] = (uint32_t)corpus_id[ix.phrase_words[start[q] + i]];
-            n_ph_words += (size_t)len;
-            n_phrases++;
         }
     }
-    free(corpus_id);
-    free(start);
+#undef KEPT
+#undef KEPT_NUMBER
+    free(in_corpus);
+    free(rank_base);
     para_index_close(&ix);
-    phrase_start[n_phrases] = (uint32_t)n_ph_words;
     // emits per node in file order (counting sort on the node)
     m->para_n_nodes = n_nodes;
     m->para_emit_start = calloc((size_t)n_nodes + 1, sizeof *m->para_emit_start);
@@ -534,7 +541,7 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     for (size_t k = 0; k < n_pend; k++) m->para_emit[fill[pend[k].ref_node]++] = pend[k].phrase;
     free(fill);
     free(pend);
-    m->para_phrases = phrases;
+    m->para_phrases = words;
     m->para_phrase_start = phrase_start;
     m->para_loaded = 1;
     return 1;
