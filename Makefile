@@ -89,6 +89,7 @@ CUDA_LIBS := $(if $(HAVE_CUDA),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_
 #   EVAL_SRCS    the evaluator's own sources (it depends on nothing else here)
 #   PROGRAMS     program names; NAME_SRCS lists the file holding main()
 #   TESTS        test names; NAME_SRCS as above; GPU_TESTS: those also built against real CUDA
+#   TEST_SCRIPTS test programs that need no build (scripts printing the same summary line)
 LIB_SRCS :=
 CU_SRCS :=
 CUDA_ONLY_SRCS :=
@@ -97,6 +98,7 @@ EVAL_SRCS :=
 PROGRAMS :=
 TESTS :=
 GPU_TESTS :=
+TEST_SCRIPTS :=
 include common/module.mk kernels/module.mk data/module.mk train/module.mk infer/module.mk \
         eval/module.mk tests/module.mk
 -include bench/module.mk
@@ -218,7 +220,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-run
 
 test-run: check-host-deps $(PROGRAM_BINS) $(TEST_BINS)
-	@tests/run.sh $(TEST_BINS)
+	@tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run

@@ -6,6 +6,8 @@ PROGRAMS += tipcap-eval
 tipcap-eval_SRCS := eval/main.c
 
 TESTS += test_eval test_eval_cli
+# the Python package (eval/setup.py), built and installed into a scratch folder by the test
+TEST_SCRIPTS += tests/test_eval_python.py
 test_eval_SRCS := tests/test_eval.c
 test_eval_cli_SRCS := tests/test_eval_cli.c
 

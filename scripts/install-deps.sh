@@ -2,7 +2,7 @@
 # Installs what tipcap's build and tests need on Debian or Ubuntu; idempotent.
 #   scripts/install-deps.sh           install whatever is missing (apt-get as root, else print the command)
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
-#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors)
+#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors, wheel)
 # Also fetches METEOR's paraphrase table into data/meteor/ (from the pinned pycocoevalcap wheel on
 # PyPI, checked against data/meteor/paraphrase-en.gz.sha256). `make test` and `make demo` run it.
 set -u
@@ -94,9 +94,10 @@ if ! table_ok; then
 fi
 
 if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
-    if ! python3 -c 'import numpy, h5py, safetensors' 2>/dev/null; then
-        echo "install-deps: pip-installing the Python test oracles (numpy, h5py, safetensors)"
-        python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors \
+    # wheel: tests/test_eval_python.py builds tipcap_eval's wheel without fetching build tools
+    if ! python3 -c 'import numpy, h5py, safetensors, wheel' 2>/dev/null; then
+        echo "install-deps: pip-installing the Python test oracles and tools (numpy, h5py, safetensors, wheel)"
+        python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors wheel \
             || echo "install-deps: pip failed; tests that need these oracles will be skipped"
     fi
 fi
