@@ -343,6 +343,30 @@ static void test_spice_jar(void) {
     CHECK(rc == 1 && strstr(err, "out of order"), "reordered output: exit %d, \"%s\"", rc, err);
 }
 
+// ---------------------------------------------------------------- sweep summaries
+static void test_sweep_summary_labels_meteor(void) {
+    // two seeds of one grid point, one scored without the paraphrase table: never averaged with
+    // METEOR, a column of its own
+    char dir[PATH_MAX], path[PATH_MAX + 64], out[8192], err[4096], cmd[3 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", scratch("sweep"));
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/tasks/0000' '%s/tasks/0001'", dir, dir);
+    REQUIRE(system(cmd) == 0, "mkdir");
+    snprintf(path, sizeof path, "%s/sweep.json", dir);
+    write_text(path, "{\"tasks\": [{\"id\": 0, \"config\": \"c\", \"grid\": {}, \"seed\": 1}, {\"id\": 1, \"config\": \"c\", \"grid\": {}, \"seed\": 2}]}");
+    for (int t = 0; t < 2; t++) {
+        snprintf(path, sizeof path, "%s/tasks/%04d/DONE", dir, t);
+        write_text(path, "");
+        snprintf(path, sizeof path, "%s/tasks/%04d/scores.json", dir, t);
+        write_text(path, t ? "{\"scores\": {\"Bleu_4\": 0.2, \"METEOR\": 0.17}, \"meteor_paraphrase\": false}"
+                           : "{\"scores\": {\"Bleu_4\": 0.2, \"METEOR\": 0.25}, \"meteor_paraphrase\": true}");
+    }
+    snprintf(cmd, sizeof cmd, "'%s/scripts/sweep-collect' '%s'", repo, dir);
+    int rc = run(cmd, out, sizeof out, err, sizeof err);
+    CHECK(rc == 0, "sweep-collect exited %d: %s", rc, err);
+    CHECK(strstr(out, "| config | grid | seeds | Bleu_4 | METEOR | METEOR (without paraphrases) |") != NULL, "header: %s", out);
+    CHECK(strstr(out, "| 25.0 | 17.0 |") != NULL, "METEOR with and without paraphrases mixed: %s", out);
+}
+
 int main(void) {
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -356,6 +380,7 @@ int main(void) {
     RUN(test_usage_errors);
     RUN(test_paraphrase_index);
     RUN(test_spice_jar);
+    RUN(test_sweep_summary_labels_meteor);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp_dir);
