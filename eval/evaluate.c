@@ -1,6 +1,7 @@
 #include "eval/evaluate.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
@@ -140,6 +141,55 @@ static int run_spice_jar(const char* jar, const EvalImage* images, size_t n, dou
     return ok;
 }
 
+// METEOR's resources load while the captions are tokenised.
+typedef struct {
+    const EvalOptions* o;
+    Meteor* meteor;
+    char* err;
+    size_t err_cap;
+} MeteorOpenJob;
+
+static void* meteor_open_job(void* arg) {
+    MeteorOpenJob* j = arg;
+    j->meteor = meteor_open(j->o->meteor_dir, (j->o->metrics & METRIC_METEOR) ? j->o->paraphrase : NULL, j->err, j->err_cap);
+    return NULL;
+}
+
+// BLEU, ROUGE-L and CIDEr need only the tokenised captions: they run beside METEOR, whose
+// serial parts (the paraphrase table) would otherwise leave a core idle.
+typedef struct {
+    const EvalImage* images;
+    size_t n;
+    int metrics, threads;
+    EvalReport* out;
+} NgramJob;
+
+static void* ngram_metrics_job(void* arg) {
+    NgramJob* j = arg;
+    EvalReport* out = j->out;
+    size_t n = j->n;
+#ifdef _OPENMP
+    omp_set_num_threads(j->threads);
+#endif
+    double* tmp = malloc((n ? n : 1) * 4 * sizeof *tmp);
+    if (!tmp) abort();
+    if (j->metrics & METRIC_BLEU) {
+        bleu_score(j->images, n, out->bleu, tmp, &out->bleu_stats);
+        for (size_t i = 0; i < n; i++)
+            for (int k = 0; k < 4; k++) out->per_image[i * N_COLUMNS + COL_BLEU1 + k] = tmp[4 * i + k];
+    }
+    if (j->metrics & METRIC_ROUGE) {
+        out->rouge = rouge_l_score(j->images, n, tmp);
+        for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_ROUGE] = tmp[i];
+    }
+    if (j->metrics & METRIC_CIDER) {
+        out->cider = cider_d_score(j->images, n, tmp);
+        for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_CIDER] = tmp[i];
+    }
+    free(tmp);
+    return NULL;
+}
+
 int evaluate(EvalImage* images, size_t n, const EvalOptions* o, EvalReport* out, char* err, size_t err_cap) {
     memset(out, 0, sizeof *out);
     out->n = n;
@@ -151,35 +201,25 @@ int evaluate(EvalImage* images, size_t n, const EvalOptions* o, EvalReport* out,
 #else
     int threads = 1;
 #endif
+    MeteorOpenJob open_job = {o, NULL, err, err_cap};
+    pthread_t opener;
+    int need_meteor = (o->metrics & (METRIC_METEOR | METRIC_SPICE)) != 0;
+    if (need_meteor && pthread_create(&opener, NULL, meteor_open_job, &open_job) != 0) abort();
     if (o->tokenize) tokenize_images(images, n);
-    double* tmp = malloc((n ? n : 1) * 4 * sizeof *tmp);
+    if (need_meteor) pthread_join(opener, NULL);
+    Meteor* meteor = open_job.meteor;
+    if (need_meteor && !meteor) return 0;
+    NgramJob ngram_job = {images, n, o->metrics, threads, out};
+    pthread_t ngrams;
+    if (pthread_create(&ngrams, NULL, ngram_metrics_job, &ngram_job) != 0) abort();
+    double* tmp = malloc((n ? n : 1) * sizeof *tmp);
     if (!tmp) abort();
-    Meteor* meteor = NULL;
-    if (o->metrics & (METRIC_METEOR | METRIC_SPICE)) {
-        meteor = meteor_open(o->meteor_dir, (o->metrics & METRIC_METEOR) ? o->paraphrase : NULL, err, err_cap);
-        if (!meteor) {
-            free(tmp);
-            return 0;
-        }
-    }
     if (o->metrics & METRIC_METEOR) {
         out->meteor = meteor_score(meteor, images, n, tmp, threads);
         out->meteor_paraphrase = meteor_has_paraphrase(meteor);
         for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_METEOR] = tmp[i];
     }
-    if (o->metrics & METRIC_BLEU) {
-        bleu_score(images, n, out->bleu, tmp, &out->bleu_stats);
-        for (size_t i = 0; i < n; i++)
-            for (int k = 0; k < 4; k++) out->per_image[i * N_COLUMNS + COL_BLEU1 + k] = tmp[4 * i + k];
-    }
-    if (o->metrics & METRIC_ROUGE) {
-        out->rouge = rouge_l_score(images, n, tmp);
-        for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_ROUGE] = tmp[i];
-    }
-    if (o->metrics & METRIC_CIDER) {
-        out->cider = cider_d_score(images, n, tmp);
-        for (size_t i = 0; i < n; i++) out->per_image[i * N_COLUMNS + COL_CIDER] = tmp[i];
-    }
+    pthread_join(ngrams, NULL);
     if (o->metrics & METRIC_SPICE) {
         out->spice_is_approx = !o->spice_jar;
         if (o->spice_jar && !run_spice_jar(o->spice_jar, images, n, &out->spice, out->per_image, err, err_cap)) {
