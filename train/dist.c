@@ -60,7 +60,7 @@ void dist_select_device(const Dist* d) {
         LOG_WARN("rank %d: could not select GPU %d", d->rank, d->local_rank);
 }
 
-static int host_memory(const Backend* be) { return strcmp(be->name, "cuda") != 0; }
+static int host_memory(const Backend* be) { return strcmp(be->name, "cpu") == 0; }  // cuda-emu: emulated device memory
 
 static void share_nccl_id(Dist* d, unsigned char id[128], const char* id_file) {
 #ifdef TIPCAP_HAVE_MPI

@@ -2,7 +2,7 @@
 // Ranks come from MPI when launched by mpirun (or srun with an MPI that speaks PMI/PMIx), else
 // from Slurm's SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID. Device buffers are summed with NCCL
 // (its unique id shared through MPI, or through a file on a shared filesystem when there is no
-// MPI); host buffers (the CPU backend, the CUDA emulation) with MPI_Allreduce.
+// MPI); host buffers (the CPU backend) with MPI_Allreduce.
 #pragma once
 #include <stddef.h>
 

@@ -1,10 +1,15 @@
-// NCCL and device selection for train/dist.c. Built by nvcc for real GPUs; under the CUDA
-// emulation and without NCCL the functions report "not available" and dist.c falls back to MPI.
+// NCCL and device selection for train/dist.c. Built by nvcc for real GPUs, and under the CUDA
+// emulation with its emulated NCCL (kernels/emu/emu_nccl.h); without NCCL the functions report
+// "not available" and dist.c falls back to MPI.
 #include "kernels/cuda_common.cuh"
 #include "train/dist.h"
 
-#if defined(TIPCAP_HAVE_NCCL) && !defined(TIPCAP_CUDA_EMU)
+#ifdef TIPCAP_HAVE_NCCL
+#ifdef TIPCAP_CUDA_EMU
+#include "kernels/emu/emu_nccl.h"
+#else
 #include <nccl.h>
+#endif
 
 #include "common/dist_check.h"
 
@@ -29,7 +34,7 @@ void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {
 }
 
 void dist_nccl_destroy(void* comm) { ncclCommDestroy((ncclComm_t)comm); }
-#else  // CUDA without NCCL, or the emulation: dist.c sums through MPI
+#else  // CUDA without NCCL: dist.c sums through MPI
 int dist_nccl_unique_id(unsigned char id[128]) { return -1; }
 void* dist_nccl_init(const unsigned char id[128], int world, int rank) { return NULL; }
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {}

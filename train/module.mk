@@ -1,6 +1,6 @@
 # train/: see train/README.md.
 LIB_SRCS += train/safetensors.c train/model.c train/train_config.c train/checkpoint.c train/dist.c train/report.c
-LIB_SRCS += $(if $(HAVE_CUDA),,train/dist_nocuda.c)
+NOCUDA_SRCS += train/dist_nocuda.c
 CU_SRCS += train/dist_nccl.cu
 TESTS += test_safetensors
 test_safetensors_SRCS := tests/test_safetensors.c

@@ -204,11 +204,9 @@ static void setup_data(Trainer* t) {
 
 static Backend* choose_backend(const TrainConfig* tc, Dist* dist) {
     if (strcmp(tc->device, "cpu")) {
-#ifdef TIPCAP_HAVE_CUDA
         dist_select_device(dist);
         Backend* be = backend_cuda_create(strcmp(tc->precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
         if (be) return be;
-#endif
         if (!strcmp(tc->device, "cuda")) FATAL("run.device is \"cuda\" but no GPU backend is available");
     }
     return backend_cpu_create();
