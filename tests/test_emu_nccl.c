@@ -2,7 +2,7 @@
 // process per rank: TIPCAP_EMU_DEVICES and cudaSetDevice/GetDevice as CUDA defines them; all-reduce
 // of every type and operation in rank order (every rank gets the same bits), over several chunks of
 // the staging area; broadcast; mismatched collectives reported by both ranks with both calls; a
-// peer missing at init (blocking and not) or at a collective (left, exited, late) becomes an error
+// peer missing at init (blocking and not, or dead) or at a collective (left, exited, late) becomes an error
 // after the timeout instead of a hang; two ranks on one device; one rank taken twice; bad arguments.
 #include <errno.h>
 #include <math.h>
@@ -413,6 +413,28 @@ static void test_peer_missing_at_init(void) {
     free_outcomes(out, 2);
 }
 
+static int exits_during_init_body(int rank, void* arg) {
+    const CommSetup* s = arg;
+    setenv("TIPCAP_EMU_NCCL_TIMEOUT", s->timeout, 1);
+    int state;
+    if (rank == 0) _exit(enr_init(s->id, 2, 0, 0, 0, &state));  // joins, then dies without leaving
+    usleep(300000);
+    int r = enr_init(s->id, 2, 1, 1, 0, NULL);
+    enr_abort();
+    return r;
+}
+
+static void test_peer_exited_during_init(void) {
+    CommSetup s = comm_setup(2, "2", "20");
+    RankOutcome out[2];
+    double seconds = run_ranks(2, exits_during_init_body, &s, out);
+    CHECK(out[1].status == kRemoteError && strstr(out[1].err, "rank 1: ncclCommInitRank: rank 0 (process "),
+          "rank 1: status %d (want ncclRemoteError: rank 0 has exited), stderr:\n%s", out[1].status, out[1].err);
+    CHECK(seconds < 10, "%.1f s to see that rank 0 has exited", seconds);
+    CHECK(!segment_exists(s.id), "the shared memory is still there after ncclCommAbort");
+    free_outcomes(out, 2);
+}
+
 typedef struct {
     CommSetup setup;
     int how;  // what rank 1 does instead of the collective: 0 ncclCommDestroy, 1 exit, 2 nothing for 4 s
@@ -521,6 +543,7 @@ int main(void) {
     RUN(test_broadcast);
     RUN(test_mismatched_collectives);
     RUN(test_peer_missing_at_init);
+    RUN(test_peer_exited_during_init);
     RUN(test_peer_missing_at_collective);
     RUN(test_two_ranks_on_one_device);
     RUN(test_one_rank_taken_twice);

@@ -53,6 +53,8 @@ struct Slot {
 
 struct Segment {
     std::atomic<int> nranks;  // set by the first rank to arrive
+    std::atomic<int> formed;  // set by the first rank to see every rank joined: a rank that then ends
+                              // does not fail the others' init
     Slot slots[kMaxRanks];
     alignas(64) unsigned char staging[kStagingBytes];
 };
@@ -184,25 +186,29 @@ struct ncclComm {
 
 namespace {
 
-// One look at the ranks this one waits for: joined (`joining`) or at barrier `target`. Returns
-// ncclSuccess when all are there, ncclInProgress while some are on their way (listed in `late`),
-// or an error, reported, when one has left the communicator or exited.
+// One look at the ranks this one waits for: joined and alive (`joining`), or at barrier `target`.
+// Returns ncclSuccess when all are there, ncclInProgress while some are on their way (listed in
+// `late`), or an error, reported, when one has left the communicator or exited.
 ncclResult_t look_at_peers(ncclComm* c, bool joining, uint64_t target, const char* what, std::string* late) {
+    if (joining && c->seg->formed.load(std::memory_order_acquire)) return ncclSuccess;
     for (int k = 0; k < c->nranks; k++) {
         Slot& s = c->seg->slots[k];
-        if (joining ? s.state.load(std::memory_order_acquire) != kFree
-                    : s.phase.load(std::memory_order_acquire) >= target)
-            continue;
-        if (s.state.load(std::memory_order_acquire) == kLeft)
+        int state = s.state.load(std::memory_order_acquire);
+        bool there = joining ? state == kJoined && !process_exited(s.pid.load())
+                             : s.phase.load(std::memory_order_acquire) >= target;
+        if (there) continue;
+        if (state == kLeft)
             return report(ncclRemoteError, "rank %d: %s: rank %d has left the communicator (ncclCommDestroy or "
-                          "ncclCommAbort) without making this call", c->rank, what, k);
+                          "ncclCommAbort)", c->rank, what, k);
         if (process_exited(s.pid.load()))
             return report(ncclRemoteError, "rank %d: %s: rank %d (process %d) has exited", c->rank, what, k,
                           s.pid.load());
         if (!late->empty()) *late += ", ";
         *late += std::to_string(k);
     }
-    return late->empty() ? ncclSuccess : ncclInProgress;
+    if (!late->empty()) return ncclInProgress;
+    if (joining) c->seg->formed.store(1, std::memory_order_release);
+    return ncclSuccess;
 }
 
 ncclResult_t wait_for_peers(ncclComm* c, bool joining, uint64_t target, const char* what) {
