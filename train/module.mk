@@ -12,3 +12,6 @@ test_model_SRCS := tests/test_model.c
 GPU_TESTS += test_model
 TESTS += test_train
 test_train_SRCS := tests/test_train.c
+# Data parallel on the emulated GPU (bin/emu/, bin/emu-nonccl/): mpirun, srun without MPI, no NCCL
+TESTS += test_dist
+test_dist_SRCS := tests/test_dist.c
