@@ -24,40 +24,68 @@ static int launched_by_mpi(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
-void dist_init(Dist* d, int* argc, char*** argv) {
-    memset(d, 0, sizeof *d);
-    d->world = 1;
-    int slurm_tasks = env_int("SLURM_NTASKS", 1);
-#ifdef TIPCAP_HAVE_MPI
-    if (launched_by_mpi() || slurm_tasks > 1) {
-        mpiCheck(MPI_Init(argc, argv));
-        mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &d->rank));
-        mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &d->world));
-        MPI_Comm local;
-        mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &local));
-        mpiCheck(MPI_Comm_rank(local, &d->local_rank));
-        MPI_Comm_free(&local);
-        d->mpi = 1;
-        if (slurm_tasks > 1 && d->world == 1)
-            FATAL("SLURM_NTASKS is %d but MPI sees one process: launch with `srun --mpi=pmix` (or pmi2), or mpirun",
-                  slurm_tasks);
-        return;
+// The local rank as the launcher says it before MPI_Init (Open MPI, MPICH and Intel MPI, Slurm),
+// or -1.
+static int launcher_local_rank(void) {
+    static const char* const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char* v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
     }
+    return -1;
+}
+
+static void select_device(const Dist* d, const char* device) {
+    if (strcmp(device, "cpu") && dist_cuda_set_device(d->local_rank) != 0 && d->world > 1)
+        LOG_WARN("rank %d: could not select GPU %d", d->rank, d->local_rank);
+}
+
+// MPI_Init when launched by mpirun, or by srun with several tasks; returns whether MPI runs.
+static int start_mpi(Dist* d, int* argc, char*** argv, int slurm_tasks) {
+#ifdef TIPCAP_HAVE_MPI
+    if (!launched_by_mpi() && slurm_tasks == 1) return 0;
+    mpiCheck(MPI_Init(argc, argv));
+    mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &d->rank));
+    mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &d->world));
+    if (slurm_tasks > 1 && d->world == 1)
+        FATAL("SLURM_NTASKS is %d but MPI sees one process: launch with `srun --mpi=pmix` (or pmi2), or mpirun",
+              slurm_tasks);
+    return d->mpi = 1;
 #else
     (void)argc;
     (void)argv;
     if (launched_by_mpi()) FATAL("launched by mpirun, but tipcap was built without MPI (install libopenmpi-dev and rebuild)");
+    return 0;
 #endif
-    if (slurm_tasks > 1) {  // srun without MPI: ranks from Slurm; collectives need NCCL (GPU)
-        d->world = slurm_tasks;
-        d->rank = env_int("SLURM_PROCID", 0);
-        d->local_rank = env_int("SLURM_LOCALID", 0);
-    }
 }
 
-void dist_select_device(const Dist* d) {
-    if (dist_cuda_set_device(d->local_rank) != 0 && d->world > 1)
-        LOG_WARN("rank %d: could not select GPU %d", d->rank, d->local_rank);
+void dist_init(Dist* d, int* argc, char*** argv, const char* device) {
+    memset(d, 0, sizeof *d);
+    d->world = 1;
+    int slurm_tasks = env_int("SLURM_NTASKS", 1);
+    // The GPU before MPI_Init, where a CUDA-aware MPI opens a context on the current device.
+    int local_rank = launcher_local_rank();
+    d->local_rank = local_rank >= 0 ? local_rank : 0;
+    if (local_rank >= 0) select_device(d, device);
+    if (!start_mpi(d, argc, argv, slurm_tasks) && slurm_tasks > 1) {
+        // srun without MPI: ranks from Slurm; collectives need NCCL (GPU)
+        d->world = slurm_tasks;
+        d->rank = env_int("SLURM_PROCID", 0);
+    }
+#ifdef TIPCAP_HAVE_MPI
+    if (local_rank < 0 && d->mpi) {  // a launcher that does not say: the rank among those sharing this node
+        MPI_Comm node;
+        mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+        mpiCheck(MPI_Comm_rank(node, &d->local_rank));
+        MPI_Comm_free(&node);
+        if (strcmp(device, "cpu"))
+            LOG_WARN("rank %d: the launcher sets none of OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID: "
+                     "GPU %d is selected after MPI_Init, where a CUDA-aware MPI may have opened a context on GPU 0",
+                     d->rank, d->local_rank);
+        select_device(d, device);
+    }
+#endif
+    if (d->world > 1 && strcmp(device, "cpu")) LOG_INFO("rank %d of %d: GPU %d", d->rank, d->world, d->local_rank);
 }
 
 static int host_memory(const Backend* be) { return strcmp(be->name, "cpu") == 0; }  // cuda-emu: emulated device memory
@@ -100,6 +128,7 @@ void dist_setup_backend(Dist* d, Backend* be, const char* nccl_id_file) {
     share_nccl_id(d, id, nccl_id_file);
     d->nccl = dist_nccl_init(id, d->world, d->rank);
     if (!d->nccl && !d->mpi) FATAL("rank %d: NCCL initialisation failed", d->rank);
+    if (d->rank == 0) LOG_INFO("%d ranks: gradients summed with NCCL", d->world);
 }
 
 void dist_allreduce_sum(Dist* d, Backend* be, float* buf, size_t n) {

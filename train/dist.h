@@ -18,10 +18,10 @@ typedef struct {
     void* nccl;     // NCCL communicator for a device backend with world > 1
 } Dist;
 
-// Fills d from the launcher's environment; initialises MPI when launched by mpirun/srun.
-void dist_init(Dist* d, int* argc, char*** argv);
-// For a CUDA backend: selects GPU local_rank. Call before creating the backend.
-void dist_select_device(const Dist* d);
+// Fills d from the launcher's environment; initialises MPI when launched by mpirun/srun. For
+// run.device `device` other than "cpu", first selects GPU local_rank, the launcher's local rank
+// (a CUDA-aware MPI opens a context on the current device in MPI_Init).
+void dist_init(Dist* d, int* argc, char*** argv, const char* device);
 // After the backend exists: NCCL for a device backend with world > 1 (the unique id through MPI,
 // or written by rank 0 to nccl_id_file and read by the others).
 void dist_setup_backend(Dist* d, Backend* be, const char* nccl_id_file);

@@ -62,8 +62,6 @@ int main(int argc, char** argv) {
     const char** sets = callocCheck((size_t)argc + 1, sizeof(char*));
     int n_sets = 0;
     runtime_init(argc, argv);
-    Dist dist;
-    dist_init(&dist, &argc, &argv);
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         int has_value = i + 1 < argc;
@@ -112,6 +110,9 @@ int main(int argc, char** argv) {
         fprintf(stderr, "tipcap-train: %s: %s\n", config_path, err);
         return 1;
     }
+    // After the config, which says the device: the GPU is selected before MPI_Init
+    Dist dist;
+    dist_init(&dist, &argc, &argv, tc.device);
     char* json = config_to_json(cfg);
     TrainOptions opt = {.resume_dir = resume, .nccl_id_file = nccl_id_file, .config_json = json};
     int status = trainer_run(&tc, &opt, &dist);

@@ -203,8 +203,7 @@ static void setup_data(Trainer* t) {
 }
 
 static Backend* choose_backend(const TrainConfig* tc, Dist* dist) {
-    if (strcmp(tc->device, "cpu")) {
-        dist_select_device(dist);
+    if (strcmp(tc->device, "cpu")) {  // dist_init has selected the GPU
         Backend* be = backend_cuda_create(strcmp(tc->precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
         if (be) return be;
         if (!strcmp(tc->device, "cuda")) FATAL("run.device is \"cuda\" but no GPU backend is available");
