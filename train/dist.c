@@ -35,9 +35,109 @@ static int launcher_local_rank(void) {
     return -1;
 }
 
-static void select_device(const Dist* d, const char* device) {
-    if (strcmp(device, "cpu") && dist_cuda_set_device(d->local_rank) != 0 && d->world > 1)
-        LOG_WARN("rank %d: could not select GPU %d", d->rank, d->local_rank);
+// What run.device gives this rank: its GPU, none (the CPU), or a GPU it cannot use; why in words.
+enum { GPU_NOT_ASKED, GPU_SELECTED, GPU_NONE, GPU_UNUSABLE };
+typedef struct {
+    int state;
+    char why[256];
+} GpuChoice;
+
+// Selects GPU local_rank unless run.device is "cpu".
+static GpuChoice choose_gpu(const char* device, int local_rank) {
+    GpuChoice c = {GPU_NOT_ASKED, ""};
+    if (!strcmp(device, "cpu")) return c;
+    char reason[160];
+    int count = dist_cuda_device_count(reason, sizeof reason);
+    if (count == 0) {
+        c.state = GPU_NONE;
+        snprintf(c.why, sizeof c.why, "no GPU (%s)", reason);
+    } else if (local_rank >= count) {  // two ranks on one GPU: NCCL refuses it
+        c.state = GPU_UNUSABLE;
+        snprintf(c.why, sizeof c.why, "local rank %d, but its node has %d GPU%s (one process per GPU: start at most "
+                 "%d per node)", local_rank, count, count == 1 ? "" : "s", count);
+    } else if (dist_cuda_set_device(local_rank, reason, sizeof reason)) {
+        c.state = GPU_UNUSABLE;
+        snprintf(c.why, sizeof c.why, "cudaSetDevice(%d): %s", local_rank, reason);
+    } else {
+        c.state = GPU_SELECTED;
+    }
+    return c;
+}
+
+// Every rank stops; rank 0 says why, once. Under MPI the others wait until it has said it: a
+// launcher that ends the job at the first exit must not cut the message.
+__attribute__((noreturn)) static void stop_all(const Dist* d, const char* msg) {
+#ifdef TIPCAP_HAVE_MPI
+    if (d->mpi && d->world > 1) {
+        if (d->rank == 0) fprintf(stderr, "error: %s:%d: %s\n", __FILE__, __LINE__, msg);
+        fflush(stderr);
+        MPI_Barrier(MPI_COMM_WORLD);
+        MPI_Finalize();
+        exit(1);
+    }
+#endif
+    FATAL("%s", msg);
+}
+
+// Appends "rank R has WHY" (has_form) or "rank R: WHY" for each rank in `state`, ", "-separated.
+static void list_ranks(char* msg, size_t cap, const GpuChoice* all, const int* ranks, int n, int state, int has_form) {
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (all[i].state != state) continue;
+        size_t len = strlen(msg);
+        snprintf(msg + len, cap - len, "%srank %d%s%s", first ? "" : ", ", ranks[i], has_form ? " has " : ": ",
+                 all[i].why);
+        first = 0;
+    }
+}
+
+// The backend all ranks use: d->gpu = local_rank when every rank has selected its GPU, -1 when
+// none asked for one or (auto) none has one; anything else stops every rank. Without MPI a rank
+// knows only its own choice, and NCCL (a GPU) is the only way to reach the others.
+static void agree_on_backend(Dist* d, const char* device, GpuChoice mine) {
+    int known = d->mpi ? d->world : 1;
+    GpuChoice* all = callocCheck((size_t)known, sizeof *all);
+    int* ranks = callocCheck((size_t)known, sizeof *ranks);
+    all[0] = mine;
+    ranks[0] = d->rank;
+#ifdef TIPCAP_HAVE_MPI
+    if (d->mpi && d->world > 1) {
+        mpiCheck(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all, sizeof mine, MPI_BYTE, MPI_COMM_WORLD));
+        for (int r = 0; r < known; r++) ranks[r] = r;
+    }
+#endif
+    int count[4] = {0, 0, 0, 0};
+    for (int i = 0; i < known; i++) count[all[i].state]++;
+    char msg[4096] = "";
+    if (count[GPU_UNUSABLE]) {
+        list_ranks(msg, sizeof msg, all, ranks, known, GPU_UNUSABLE, 0);
+    } else if (count[GPU_NONE] && (!strcmp(device, "cuda") || (!d->mpi && d->world > 1))) {
+        snprintf(msg, sizeof msg, "run.device=%s: ", device);
+        list_ranks(msg, sizeof msg, all, ranks, known, GPU_NONE, 1);
+        if (!d->mpi && d->world > 1) {
+            size_t len = strlen(msg);
+            snprintf(msg + len, sizeof msg - len, ": %d ranks without MPI need a GPU each (NCCL)", d->world);
+        }
+    } else if (count[GPU_NONE] && count[GPU_SELECTED]) {
+        snprintf(msg, sizeof msg, "run.device=auto: every rank must use the same backend, but ");
+        list_ranks(msg, sizeof msg, all, ranks, known, GPU_NONE, 1);
+        strcat(msg, ", while");
+        for (int i = 0, n = 0; i < known; i++)
+            if (all[i].state == GPU_SELECTED) {
+                size_t len = strlen(msg);
+                snprintf(msg + len, sizeof msg - len, "%s %d", n++ ? "," : count[GPU_SELECTED] > 1 ? " ranks" : " rank",
+                         ranks[i]);
+            }
+        size_t len = strlen(msg);
+        snprintf(msg + len, sizeof msg - len, " %s one: give every rank a GPU, or set run.device=cpu",
+                 count[GPU_SELECTED] > 1 ? "have" : "has");
+    }
+    free(all);
+    free(ranks);
+    if (msg[0]) stop_all(d, msg);
+    d->gpu = mine.state == GPU_SELECTED ? d->local_rank : -1;
+    if (mine.state == GPU_NONE && d->rank == 0) LOG_INFO("run.device=auto: %s; training on the CPU", mine.why);
+    if (d->world > 1 && d->gpu >= 0) LOG_INFO("rank %d of %d: GPU %d", d->rank, d->world, d->gpu);
 }
 
 // MPI_Init when launched by mpirun, or by srun with several tasks; returns whether MPI runs.
@@ -64,9 +164,11 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device) {
     d->world = 1;
     int slurm_tasks = env_int("SLURM_NTASKS", 1);
     // The GPU before MPI_Init, where a CUDA-aware MPI opens a context on the current device.
+    d->gpu = -1;
     int local_rank = launcher_local_rank();
     d->local_rank = local_rank >= 0 ? local_rank : 0;
-    if (local_rank >= 0) select_device(d, device);
+    GpuChoice mine = {GPU_NOT_ASKED, ""};
+    if (local_rank >= 0) mine = choose_gpu(device, d->local_rank);
     if (!start_mpi(d, argc, argv, slurm_tasks) && slurm_tasks > 1) {
         // srun without MPI: ranks from Slurm; collectives need NCCL (GPU)
         d->world = slurm_tasks;
@@ -82,13 +184,12 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device) {
             LOG_WARN("rank %d: the launcher sets none of OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID: "
                      "GPU %d is selected after MPI_Init, where a CUDA-aware MPI may have opened a context on GPU 0",
                      d->rank, d->local_rank);
-        select_device(d, device);
+        mine = choose_gpu(device, d->local_rank);
     }
 #endif
-    if (d->world > 1 && strcmp(device, "cpu")) LOG_INFO("rank %d of %d: GPU %d", d->rank, d->world, d->local_rank);
+    if (local_rank < 0 && !d->mpi) mine = choose_gpu(device, d->local_rank);  // one process, no launcher
+    agree_on_backend(d, device, mine);
 }
-
-static int host_memory(const Backend* be) { return strcmp(be->name, "cpu") == 0; }  // cuda-emu: emulated device memory
 
 static void share_nccl_id(Dist* d, unsigned char id[128], const char* id_file) {
 #ifdef TIPCAP_HAVE_MPI
@@ -114,9 +215,9 @@ static void share_nccl_id(Dist* d, unsigned char id[128], const char* id_file) {
     }
 }
 
-void dist_setup_backend(Dist* d, Backend* be, const char* nccl_id_file) {
-    if (d->world == 1 || host_memory(be)) {
-        if (d->world > 1 && !d->mpi) FATAL("%d ranks on the %s backend need MPI for the all-reduce", d->world, be->name);
+void dist_setup_backend(Dist* d, const char* nccl_id_file) {
+    if (d->world == 1 || d->gpu < 0) {
+        if (d->world > 1 && !d->mpi) FATAL("%d ranks on the CPU backend need MPI for the all-reduce", d->world);
         return;
     }
     unsigned char id[128] = {0};
@@ -139,7 +240,7 @@ void dist_allreduce_sum(Dist* d, Backend* be, float* buf, size_t n) {
     }
 #ifdef TIPCAP_HAVE_MPI
     float* host = buf;
-    if (!host_memory(be)) {
+    if (d->gpu >= 0) {
         host = mallocCheck(n * sizeof(float));
         be->download(be, host, buf, n * sizeof(float));
     }
@@ -170,14 +271,6 @@ double dist_sum_double(const Dist* d, double x) {
     }
 #endif
     FATAL("summing across %d ranks needs MPI", d->world);
-}
-
-void dist_barrier(const Dist* d) {
-#ifdef TIPCAP_HAVE_MPI
-    if (d->mpi) mpiCheck(MPI_Barrier(MPI_COMM_WORLD));
-#else
-    (void)d;
-#endif
 }
 
 void dist_finalize(Dist* d) {

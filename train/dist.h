@@ -14,30 +14,37 @@ extern "C" {
 
 typedef struct {
     int rank, world, local_rank;
+    int gpu;        // this rank's GPU (selected); -1: the CPU backend
     int mpi;        // MPI is initialised and carries the collectives
-    void* nccl;     // NCCL communicator for a device backend with world > 1
+    void* nccl;     // NCCL communicator for a GPU backend with world > 1
 } Dist;
 
 // Fills d from the launcher's environment; initialises MPI when launched by mpirun/srun. For
-// run.device `device` other than "cpu", first selects GPU local_rank, the launcher's local rank
-// (a CUDA-aware MPI opens a context on the current device in MPI_Init).
+// run.device `device` (auto | cuda | cpu) other than "cpu", first selects GPU local_rank, the
+// launcher's local rank (a CUDA-aware MPI opens a context on the current device in MPI_Init).
+// All ranks then agree: every rank on its GPU, or every rank on the CPU (auto, no GPU anywhere);
+// otherwise (a rank without a usable GPU, local rank >= the node's GPU count) every rank stops
+// and rank 0 says why.
 void dist_init(Dist* d, int* argc, char*** argv, const char* device);
-// After the backend exists: NCCL for a device backend with world > 1 (the unique id through MPI,
+// After the backend exists: NCCL for a GPU backend with world > 1 (the unique id through MPI,
 // or written by rank 0 to nccl_id_file and read by the others).
-void dist_setup_backend(Dist* d, Backend* be, const char* nccl_id_file);
+void dist_setup_backend(Dist* d, const char* nccl_id_file);
 // In-place sum across ranks of n floats of backend memory.
 void dist_allreduce_sum(Dist* d, Backend* be, float* buf, size_t n);
 // Sums of host scalars across ranks (fp64: exact for counts and deterministic for a fixed world).
 double dist_sum_double(const Dist* d, double x);
-void dist_barrier(const Dist* d);
 void dist_finalize(Dist* d);
 
-// NCCL glue (train/dist_nccl.cu); all return -1 / NULL when NCCL is not built in.
+// CUDA and NCCL glue (train/dist_nccl.cu; train/dist_nocuda.c in builds without CUDA).
+// The GPU count; 0 with the reason in why.
+int dist_cuda_device_count(char* why, size_t why_size);
+// 0, or -1 with the reason in why.
+int dist_cuda_set_device(int device, char* why, size_t why_size);
+// The NCCL calls return -1 / NULL when NCCL is not built in.
 int dist_nccl_unique_id(unsigned char id[128]);
 void* dist_nccl_init(const unsigned char id[128], int world, int rank);
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n);
 void dist_nccl_destroy(void* comm);
-int dist_cuda_set_device(int device);
 
 #ifdef __cplusplus
 }

@@ -41,8 +41,19 @@ void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {}
 void dist_nccl_destroy(void* comm) {}
 #endif
 
-int dist_cuda_set_device(int device) {
+int dist_cuda_device_count(char* why, size_t why_size) {
     int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) return -1;
-    return cudaSetDevice(device % count) == cudaSuccess ? 0 : -1;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err == cudaSuccess && count > 0) return count;
+    snprintf(why, why_size, "cudaGetDeviceCount: %s", err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
+    cudaGetLastError();  // clear the error, so later CUDA calls do not report it
+    return 0;
+}
+
+int dist_cuda_set_device(int device, char* why, size_t why_size) {
+    cudaError_t err = cudaSetDevice(device);
+    if (err == cudaSuccess) return 0;
+    snprintf(why, why_size, "%s", cudaGetErrorString(err));
+    cudaGetLastError();
+    return -1;
 }
