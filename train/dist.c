@@ -220,15 +220,15 @@ void dist_setup_backend(Dist* d, const char* nccl_id_file) {
         if (d->world > 1 && !d->mpi) FATAL("%d ranks on the CPU backend need MPI for the all-reduce", d->world);
         return;
     }
-    unsigned char id[128] = {0};
-    if (d->rank == 0 && dist_nccl_unique_id(id) != 0) {
-        if (!d->mpi) FATAL("multi-GPU training needs NCCL or MPI; this build has neither");
-        LOG_WARN("built without NCCL: gradients are summed through host memory with MPI");
+    if (!dist_nccl_available()) {  // a property of the build: every rank takes this path
+        if (!d->mpi) FATAL("rank %d: multi-GPU training needs NCCL or MPI; this build has neither", d->rank);
+        if (d->rank == 0) LOG_WARN("built without NCCL: gradients are summed through host memory with MPI");
         return;
     }
+    unsigned char id[128] = {0};
+    if (d->rank == 0) dist_nccl_unique_id(id);
     share_nccl_id(d, id, nccl_id_file);
     d->nccl = dist_nccl_init(id, d->world, d->rank);
-    if (!d->nccl && !d->mpi) FATAL("rank %d: NCCL initialisation failed", d->rank);
     if (d->rank == 0) LOG_INFO("%d ranks: gradients summed with NCCL", d->world);
 }
 

@@ -40,8 +40,9 @@ void dist_finalize(Dist* d);
 int dist_cuda_device_count(char* why, size_t why_size);
 // 0, or -1 with the reason in why.
 int dist_cuda_set_device(int device, char* why, size_t why_size);
-// The NCCL calls return -1 / NULL when NCCL is not built in.
-int dist_nccl_unique_id(unsigned char id[128]);
+// Whether the build has NCCL; the other NCCL calls exit with an error when it has not.
+int dist_nccl_available(void);
+void dist_nccl_unique_id(unsigned char id[128]);
 void* dist_nccl_init(const unsigned char id[128], int world, int rank);
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n);
 void dist_nccl_destroy(void* comm);

@@ -1,6 +1,6 @@
 // NCCL and device selection for train/dist.c. Built by nvcc for real GPUs, and under the CUDA
-// emulation with its emulated NCCL (kernels/emu/emu_nccl.h); without NCCL the functions report
-// "not available" and dist.c falls back to MPI.
+// emulation with its emulated NCCL (kernels/emu/emu_nccl.h); without NCCL dist_nccl_available()
+// says so and dist.c sums through MPI.
 #include "kernels/cuda_common.cuh"
 #include "train/dist.h"
 
@@ -13,11 +13,12 @@
 
 #include "common/dist_check.h"
 
-int dist_nccl_unique_id(unsigned char id[128]) {
+int dist_nccl_available(void) { return 1; }
+
+void dist_nccl_unique_id(unsigned char id[128]) {
     ncclUniqueId uid;
     ncclCheck(ncclGetUniqueId(&uid));
     memcpy(id, uid.internal, 128);
-    return 0;
 }
 
 void* dist_nccl_init(const unsigned char id[128], int world, int rank) {
@@ -35,10 +36,13 @@ void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {
 
 void dist_nccl_destroy(void* comm) { ncclCommDestroy((ncclComm_t)comm); }
 #else  // CUDA without NCCL: dist.c sums through MPI
-int dist_nccl_unique_id(unsigned char id[128]) { return -1; }
-void* dist_nccl_init(const unsigned char id[128], int world, int rank) { return NULL; }
-void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {}
-void dist_nccl_destroy(void* comm) {}
+#include "common/check.h"
+
+int dist_nccl_available(void) { return 0; }
+void dist_nccl_unique_id(unsigned char id[128]) { FATAL("this build has no NCCL"); }
+void* dist_nccl_init(const unsigned char id[128], int world, int rank) { FATAL("this build has no NCCL"); }
+void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) { FATAL("this build has no NCCL"); }
+void dist_nccl_destroy(void* comm) { FATAL("this build has no NCCL"); }
 #endif
 
 int dist_cuda_device_count(char* why, size_t why_size) {

@@ -3,10 +3,13 @@
 
 #include <stdio.h>
 
-int dist_nccl_unique_id(unsigned char id[128]) { return -1; }
-void* dist_nccl_init(const unsigned char id[128], int world, int rank) { return NULL; }
-void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {}
-void dist_nccl_destroy(void* comm) {}
+#include "common/check.h"
+
+int dist_nccl_available(void) { return 0; }
+void dist_nccl_unique_id(unsigned char id[128]) { FATAL("this build has no NCCL"); }
+void* dist_nccl_init(const unsigned char id[128], int world, int rank) { FATAL("this build has no NCCL"); }
+void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) { FATAL("this build has no NCCL"); }
+void dist_nccl_destroy(void* comm) { FATAL("this build has no NCCL"); }
 int dist_cuda_device_count(char* why, size_t why_size) {
     snprintf(why, why_size, "this build has no CUDA: nvcc was not found when it was built");
     return 0;
