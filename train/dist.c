@@ -140,16 +140,17 @@ static void agree_on_backend(Dist* d, const char* device, GpuChoice mine) {
     if (d->world > 1 && d->gpu >= 0) LOG_INFO("rank %d of %d: GPU %d", d->rank, d->world, d->gpu);
 }
 
-// MPI_Init when launched by mpirun, or by srun with several tasks; returns whether MPI runs.
+// MPI_Init when launched by mpirun, or by srun with several tasks and no --nccl-id-file; returns
+// whether MPI runs.
 static int start_mpi(Dist* d, int* argc, char*** argv, int slurm_tasks) {
 #ifdef TIPCAP_HAVE_MPI
-    if (!launched_by_mpi() && slurm_tasks == 1) return 0;
+    if (!launched_by_mpi() && (slurm_tasks == 1 || d->nccl_id_file)) return 0;
     mpiCheck(MPI_Init(argc, argv));
     mpiCheck(MPI_Comm_rank(MPI_COMM_WORLD, &d->rank));
     mpiCheck(MPI_Comm_size(MPI_COMM_WORLD, &d->world));
     if (slurm_tasks > 1 && d->world == 1)
-        FATAL("SLURM_NTASKS is %d but MPI sees one process: launch with `srun --mpi=pmix` (or pmi2), or mpirun",
-              slurm_tasks);
+        FATAL("SLURM_NTASKS is %d but MPI sees one process: launch with `srun --mpi=pmix` (or pmi2) or mpirun, or "
+              "give --nccl-id-file PATH for srun without MPI", slurm_tasks);
     return d->mpi = 1;
 #else
     (void)argc;
@@ -159,12 +160,13 @@ static int start_mpi(Dist* d, int* argc, char*** argv, int slurm_tasks) {
 #endif
 }
 
-void dist_init(Dist* d, int* argc, char*** argv, const char* device) {
+void dist_init(Dist* d, int* argc, char*** argv, const char* device, const char* nccl_id_file) {
     memset(d, 0, sizeof *d);
     d->world = 1;
+    d->gpu = -1;
+    d->nccl_id_file = nccl_id_file && *nccl_id_file ? nccl_id_file : NULL;
     int slurm_tasks = env_int("SLURM_NTASKS", 1);
     // The GPU before MPI_Init, where a CUDA-aware MPI opens a context on the current device.
-    d->gpu = -1;
     int local_rank = launcher_local_rank();
     d->local_rank = local_rank >= 0 ? local_rank : 0;
     GpuChoice mine = {GPU_NOT_ASKED, ""};
@@ -191,14 +193,15 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device) {
     agree_on_backend(d, device, mine);
 }
 
-static void share_nccl_id(Dist* d, unsigned char id[128], const char* id_file) {
+static void share_nccl_id(Dist* d, unsigned char id[128]) {
+    const char* id_file = d->nccl_id_file;
 #ifdef TIPCAP_HAVE_MPI
     if (d->mpi) {
         mpiCheck(MPI_Bcast(id, 128, MPI_BYTE, 0, MPI_COMM_WORLD));
         return;
     }
 #endif
-    if (!id_file || !*id_file) FATAL("%d ranks without MPI: give --nccl-id-file PATH on a filesystem all ranks share", d->world);
+    if (!id_file) FATAL("%d ranks without MPI: give --nccl-id-file PATH on a filesystem all ranks share", d->world);
     if (d->rank == 0) {
         atomic_write_file(id_file, id, 128);
         return;
@@ -215,7 +218,7 @@ static void share_nccl_id(Dist* d, unsigned char id[128], const char* id_file) {
     }
 }
 
-void dist_setup_backend(Dist* d, const char* nccl_id_file) {
+void dist_setup_backend(Dist* d) {
     if (d->world == 1 || d->gpu < 0) {
         if (d->world > 1 && !d->mpi) FATAL("%d ranks on the CPU backend need MPI for the all-reduce", d->world);
         return;
@@ -227,7 +230,7 @@ void dist_setup_backend(Dist* d, const char* nccl_id_file) {
     }
     unsigned char id[128] = {0};
     if (d->rank == 0) dist_nccl_unique_id(id);
-    share_nccl_id(d, id, nccl_id_file);
+    share_nccl_id(d, id);
     d->nccl = dist_nccl_init(id, d->world, d->rank);
     if (d->rank == 0) LOG_INFO("%d ranks: gradients summed with NCCL", d->world);
 }
@@ -270,7 +273,8 @@ double dist_sum_double(const Dist* d, double x) {
         return sum;
     }
 #endif
-    FATAL("summing across %d ranks needs MPI", d->world);
+    if (d->nccl) return dist_nccl_sum_double(d->nccl, x);
+    FATAL("summing across %d ranks needs MPI or NCCL", d->world);
 }
 
 void dist_finalize(Dist* d) {

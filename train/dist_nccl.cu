@@ -2,6 +2,7 @@
 // emulation with its emulated NCCL (kernels/emu/emu_nccl.h); without NCCL dist_nccl_available()
 // says so and dist.c sums through MPI.
 #include "kernels/cuda_common.cuh"
+#include "common/check.h"
 #include "train/dist.h"
 
 #ifdef TIPCAP_HAVE_NCCL
@@ -21,27 +22,47 @@ void dist_nccl_unique_id(unsigned char id[128]) {
     memcpy(id, uid.internal, 128);
 }
 
+// A communicator with a device double for sums of host scalars.
+typedef struct {
+    ncclComm_t comm;
+    double* scalar;
+} NcclComm;
+
 void* dist_nccl_init(const unsigned char id[128], int world, int rank) {
     ncclUniqueId uid;
     memcpy(uid.internal, id, 128);
-    ncclComm_t comm;
-    ncclCheck(ncclCommInitRank(&comm, world, uid, rank));
-    return comm;
+    NcclComm* c = (NcclComm*)callocCheck(1, sizeof *c);
+    ncclCheck(ncclCommInitRank(&c->comm, world, uid, rank));
+    cudaCheck(cudaMalloc((void**)&c->scalar, sizeof(double)));
+    return c;
 }
 
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) {
-    ncclCheck(ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, (ncclComm_t)comm, 0));
+    ncclCheck(ncclAllReduce(buf, buf, n, ncclFloat, ncclSum, ((NcclComm*)comm)->comm, 0));
     cudaCheck(cudaStreamSynchronize(0));
 }
 
-void dist_nccl_destroy(void* comm) { ncclCommDestroy((ncclComm_t)comm); }
+double dist_nccl_sum_double(void* comm, double x) {
+    NcclComm* c = (NcclComm*)comm;
+    cudaCheck(cudaMemcpy(c->scalar, &x, sizeof x, cudaMemcpyHostToDevice));
+    ncclCheck(ncclAllReduce(c->scalar, c->scalar, 1, ncclDouble, ncclSum, c->comm, 0));
+    cudaCheck(cudaMemcpy(&x, c->scalar, sizeof x, cudaMemcpyDeviceToHost));
+    return x;
+}
+
+void dist_nccl_destroy(void* comm) {
+    NcclComm* c = (NcclComm*)comm;
+    cudaCheck(cudaFree(c->scalar));
+    ncclCheck(ncclCommDestroy(c->comm));
+    free(c);
+}
 #else  // CUDA without NCCL: dist.c sums through MPI
-#include "common/check.h"
 
 int dist_nccl_available(void) { return 0; }
 void dist_nccl_unique_id(unsigned char id[128]) { FATAL("this build has no NCCL"); }
 void* dist_nccl_init(const unsigned char id[128], int world, int rank) { FATAL("this build has no NCCL"); }
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) { FATAL("this build has no NCCL"); }
+double dist_nccl_sum_double(void* comm, double x) { FATAL("this build has no NCCL"); }
 void dist_nccl_destroy(void* comm) { FATAL("this build has no NCCL"); }
 #endif
 

@@ -9,6 +9,7 @@ int dist_nccl_available(void) { return 0; }
 void dist_nccl_unique_id(unsigned char id[128]) { FATAL("this build has no NCCL"); }
 void* dist_nccl_init(const unsigned char id[128], int world, int rank) { FATAL("this build has no NCCL"); }
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) { FATAL("this build has no NCCL"); }
+double dist_nccl_sum_double(void* comm, double x) { FATAL("this build has no NCCL"); }
 void dist_nccl_destroy(void* comm) { FATAL("this build has no NCCL"); }
 int dist_cuda_device_count(char* why, size_t why_size) {
     snprintf(why, why_size, "this build has no CUDA: nvcc was not found when it was built");

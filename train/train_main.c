@@ -112,9 +112,9 @@ int main(int argc, char** argv) {
     }
     // After the config, which says the device: the GPU is selected before MPI_Init
     Dist dist;
-    dist_init(&dist, &argc, &argv, tc.device);
+    dist_init(&dist, &argc, &argv, tc.device, nccl_id_file);
     char* json = config_to_json(cfg);
-    TrainOptions opt = {.resume_dir = resume, .nccl_id_file = nccl_id_file, .config_json = json};
+    TrainOptions opt = {.resume_dir = resume, .config_json = json};
     int status = trainer_run(&tc, &opt, &dist);
     free(json);
     config_free(cfg);

@@ -305,7 +305,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     }
     setup_data(&t);
     t.be = choose_backend(tc, dist);
-    dist_setup_backend(dist, opt->nccl_id_file);
+    dist_setup_backend(dist);
     setup_model(&t);
 
     long step = 0;
