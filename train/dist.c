@@ -14,10 +14,22 @@
 #include "common/check.h"
 #include "common/dist_check.h"
 #include "common/log.h"
+#include "common/timer.h"
 
 static int env_int(const char* name, int fallback) {
     const char* v = getenv(name);
     return v && *v ? atoi(v) : fallback;
+}
+
+// TIPCAP_NCCL_TIMEOUT: seconds a rank waits for the others (the id file, the communicator, each
+// collective) before it stops with an error.
+static double timeout_from_env(void) {
+    const char* v = getenv("TIPCAP_NCCL_TIMEOUT");
+    if (!v || !*v) return 600;
+    char* end;
+    double seconds = strtod(v, &end);
+    if (*end || !(seconds > 0)) FATAL("TIPCAP_NCCL_TIMEOUT=%s: give the seconds a rank waits for the others", v);
+    return seconds;
 }
 
 static int launched_by_mpi(void) {
@@ -165,6 +177,7 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device, const char*
     d->world = 1;
     d->gpu = -1;
     d->nccl_id_file = nccl_id_file && *nccl_id_file ? nccl_id_file : NULL;
+    d->timeout_s = timeout_from_env();
     int slurm_tasks = env_int("SLURM_NTASKS", 1);
     // The GPU before MPI_Init, where a CUDA-aware MPI opens a context on the current device.
     int local_rank = launcher_local_rank();
@@ -193,6 +206,42 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device, const char*
     agree_on_backend(d, device, mine);
 }
 
+// The job an NCCL id file belongs to, so that no rank takes an earlier job's id (NCCL would wait
+// forever for peers that are gone): SLURM_JOB_ID.SLURM_STEP_ID (SLURM_STEPID in older Slurm),
+// "+rN" for the Nth requeue (SLURM_RESTART_COUNT); where Slurm sets no job id, TIPCAP_JOB_ID.
+static void job_tag(char* tag, size_t cap) {
+    const char* job = getenv("SLURM_JOB_ID");
+    const char* step = getenv("SLURM_STEP_ID") ? getenv("SLURM_STEP_ID") : getenv("SLURM_STEPID");
+    int restarts = env_int("SLURM_RESTART_COUNT", 0);
+    const char* own = getenv("TIPCAP_JOB_ID");
+    if (job && *job) {
+        int n = snprintf(tag, cap, "%s.%s", job, step && *step ? step : "batch");
+        if (restarts > 0) snprintf(tag + n, cap - (size_t)n, "+r%d", restarts);
+    } else if (own && *own) {
+        snprintf(tag, cap, "%s", own);
+    } else {
+        FATAL("--nccl-id-file: neither SLURM_JOB_ID nor TIPCAP_JOB_ID is set: the id file is tied to the job "
+              "(srun sets SLURM_JOB_ID; other launchers: TIPCAP_JOB_ID=a string unique to the launch)");
+    }
+}
+
+// The id file: one line "tipcap-nccl-id job=TAG world=N", then the 128 bytes of the id.
+static int id_file_header(char* out, size_t cap, const char* tag, int world) {
+    return snprintf(out, cap, "tipcap-nccl-id job=%s world=%d\n", tag, world);
+}
+
+// What an id file that is not ours holds, for the error after the timeout.
+static void describe_id_file(const char* text, size_t len, char* out, size_t cap) {
+    char job[128];
+    int world;
+    if (!len) snprintf(out, cap, "the file is missing or empty");
+    else if (sscanf(text, "tipcap-nccl-id job=%127s world=%d", job, &world) == 2)
+        snprintf(out, cap, "it holds job %s's (%d ranks): an earlier job's file, or rank 0 has not written it", job,
+                 world);
+    else snprintf(out, cap, "it is not an NCCL id file of tipcap-train");
+}
+
+// Rank 0's unique id to the others: through MPI, or through d->nccl_id_file, tied to the job.
 static void share_nccl_id(Dist* d, unsigned char id[128]) {
     const char* id_file = d->nccl_id_file;
 #ifdef TIPCAP_HAVE_MPI
@@ -202,18 +251,35 @@ static void share_nccl_id(Dist* d, unsigned char id[128]) {
     }
 #endif
     if (!id_file) FATAL("%d ranks without MPI: give --nccl-id-file PATH on a filesystem all ranks share", d->world);
+    char tag[160], header[256];
+    job_tag(tag, sizeof tag);
+    size_t header_len = (size_t)id_file_header(header, sizeof header, tag, d->world);
     if (d->rank == 0) {
-        atomic_write_file(id_file, id, 128);
+        unsigned char content[256 + 128];
+        memcpy(content, header, header_len);
+        memcpy(content + header_len, id, 128);
+        atomic_write_file(id_file, content, header_len + 128);
         return;
     }
-    for (int waited = 0;; waited++) {  // the other ranks wait for rank 0's file
+    double deadline = timer_now() + d->timeout_s;
+    char held[300];
+    for (;;) {  // rank 0 writes the file when it starts; an earlier job's may lie there until then
+        size_t len = 0;
+        char* text = NULL;
         FILE* f = fopen(id_file, "rb");
         if (f) {
-            size_t got = fread(id, 1, 128, f);
             fclose(f);
-            if (got == 128) return;
+            text = readFileCheck(id_file, &len);
         }
-        if (waited > 6000) FATAL("rank %d: no NCCL id in '%s' after 10 minutes", d->rank, id_file);
+        int ours = len == header_len + 128 && !memcmp(text, header, header_len);
+        if (ours) memcpy(id, text + header_len, 128);
+        else describe_id_file(text ? text : "", len, held, sizeof held);
+        free(text);
+        if (ours) return;
+        if (timer_now() > deadline)
+            FATAL("rank %d: no NCCL id of job %s in %s after %g s: %s. Rank 0 writes it when it starts: check that "
+                  "it runs and that the path is on a filesystem every rank sees (TIPCAP_NCCL_TIMEOUT=seconds waits "
+                  "longer)", d->rank, tag, id_file, d->timeout_s, held);
         usleep(100000);
     }
 }
@@ -231,7 +297,10 @@ void dist_setup_backend(Dist* d) {
     unsigned char id[128] = {0};
     if (d->rank == 0) dist_nccl_unique_id(id);
     share_nccl_id(d, id);
-    d->nccl = dist_nccl_init(id, d->world, d->rank);
+    d->nccl = dist_nccl_init(id, d->world, d->rank, d->timeout_s);
+    // Every rank has the id once the communicator has formed: the file has served
+    if (d->nccl_id_file && !d->mpi && d->rank == 0 && unlink(d->nccl_id_file) && errno != ENOENT)
+        LOG_WARN("could not remove the NCCL id file %s: %s", d->nccl_id_file, strerror(errno));
     if (d->rank == 0) LOG_INFO("%d ranks: gradients summed with NCCL", d->world);
 }
 

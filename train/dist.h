@@ -17,6 +17,7 @@ typedef struct {
     int gpu;        // this rank's GPU (selected); -1: the CPU backend
     int mpi;        // MPI is initialised and carries the collectives
     const char* nccl_id_file;  // --nccl-id-file: the NCCL id of ranks without MPI
+    double timeout_s;          // TIPCAP_NCCL_TIMEOUT: how long a rank waits for the others
     void* nccl;     // NCCL communicator for a GPU backend with world > 1
 } Dist;
 
@@ -30,7 +31,8 @@ typedef struct {
 // and rank 0 says why.
 void dist_init(Dist* d, int* argc, char*** argv, const char* device, const char* nccl_id_file);
 // After the backend exists: NCCL for a GPU backend with world > 1 (the unique id through MPI,
-// or written by rank 0 to nccl_id_file and read by the others).
+// or written by rank 0 to nccl_id_file with the job it belongs to, read by the others, removed
+// once the communicator has formed). A rank that waits longer than timeout_s stops with an error.
 void dist_setup_backend(Dist* d);
 // In-place sum across ranks of n floats of backend memory.
 void dist_allreduce_sum(Dist* d, Backend* be, float* buf, size_t n);
@@ -47,7 +49,9 @@ int dist_cuda_set_device(int device, char* why, size_t why_size);
 // Whether the build has NCCL; the other NCCL calls exit with an error when it has not.
 int dist_nccl_available(void);
 void dist_nccl_unique_id(unsigned char id[128]);
-void* dist_nccl_init(const unsigned char id[128], int world, int rank);
+// The communicator (non-blocking NCCL); the init and every collective stop with a clear error
+// after timeout_s without progress (the communicator aborted) or when NCCL reports one.
+void* dist_nccl_init(const unsigned char id[128], int world, int rank, double timeout_s);
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n);
 double dist_nccl_sum_double(void* comm, double x);
 void dist_nccl_destroy(void* comm);

@@ -7,7 +7,9 @@
 
 int dist_nccl_available(void) { return 0; }
 void dist_nccl_unique_id(unsigned char id[128]) { FATAL("this build has no NCCL"); }
-void* dist_nccl_init(const unsigned char id[128], int world, int rank) { FATAL("this build has no NCCL"); }
+void* dist_nccl_init(const unsigned char id[128], int world, int rank, double timeout_s) {
+    FATAL("this build has no NCCL");
+}
 void dist_nccl_allreduce_sum(void* comm, float* buf, size_t n) { FATAL("this build has no NCCL"); }
 double dist_nccl_sum_double(void* comm, double x) { FATAL("this build has no NCCL"); }
 void dist_nccl_destroy(void* comm) { FATAL("this build has no NCCL"); }
