@@ -189,20 +189,21 @@ void dist_init(Dist* d, int* argc, char*** argv, const char* device, const char*
         d->world = slurm_tasks;
         d->rank = env_int("SLURM_PROCID", 0);
     }
+    if (local_rank < 0) {  // one process without a launcher (GPU 0), or a launcher that does not say
 #ifdef TIPCAP_HAVE_MPI
-    if (local_rank < 0 && d->mpi) {  // a launcher that does not say: the rank among those sharing this node
-        MPI_Comm node;
-        mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
-        mpiCheck(MPI_Comm_rank(node, &d->local_rank));
-        MPI_Comm_free(&node);
-        if (strcmp(device, "cpu"))
-            LOG_WARN("rank %d: the launcher sets none of OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID: "
-                     "GPU %d is selected after MPI_Init, where a CUDA-aware MPI may have opened a context on GPU 0",
-                     d->rank, d->local_rank);
+        if (d->mpi) {  // the rank among those sharing this node
+            MPI_Comm node;
+            mpiCheck(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node));
+            mpiCheck(MPI_Comm_rank(node, &d->local_rank));
+            MPI_Comm_free(&node);
+            if (strcmp(device, "cpu"))
+                LOG_WARN("rank %d: the launcher sets none of OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, "
+                         "SLURM_LOCALID: GPU %d is selected after MPI_Init, where a CUDA-aware MPI may have opened "
+                         "a context on GPU 0", d->rank, d->local_rank);
+        }
+#endif
         mine = choose_gpu(device, d->local_rank);
     }
-#endif
-    if (local_rank < 0 && !d->mpi) mine = choose_gpu(device, d->local_rank);  // one process, no launcher
     agree_on_backend(d, device, mine);
 }
 
