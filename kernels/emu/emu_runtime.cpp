@@ -92,22 +92,62 @@ const char* cudaGetErrorString(cudaError_t error) {
 // ---------------------------------------------------------------- the device
 static const size_t kTotalGlobalMem = (size_t)80 << 30;
 
+// TIPCAP_EMU_DEVICES=n: the machine has n identical devices (default 1; 0: a machine without GPU).
+// They share one memory, so every device pointer is valid on every device.
+static int device_count(void) {
+    static const int count = [] {
+        const char* v = getenv("TIPCAP_EMU_DEVICES");
+        if (!v || !*v) return 1;
+        char* end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 0 || n > 64) emu_fatal("TIPCAP_EMU_DEVICES=%s: give a device count from 0 to 64", v);
+        return (int)n;
+    }();
+    return count;
+}
+static cudaError_t check_device(int device) {
+    if (device_count() == 0) return emu_set_error(cudaErrorNoDevice);
+    return device >= 0 && device < device_count() ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice);
+}
+
+// The current device belongs to the host thread, as in CUDA.
+static thread_local int current_device = 0;
+
+// A CUDA-aware MPI opens a context on the current device in MPI_Init: device 0 unless the program
+// selected one before. A later cudaSetDevice to another device leaves that context behind, on a GPU
+// that another rank uses. MPI_Initialized is looked up weakly: programs without MPI have none.
+extern "C" int MPI_Initialized(int* flag) __attribute__((weak));
+static int device_at_mpi_init = -1;
+
 cudaError_t cudaGetDeviceCount(int* count) {
     if (!count) return emu_set_error(cudaErrorInvalidValue);
-    *count = 1;
+    *count = device_count();
+    return *count ? cudaSuccess : emu_set_error(cudaErrorNoDevice);
+}
+cudaError_t cudaSetDevice(int device) {
+    cudaError_t err = check_device(device);
+    if (err != cudaSuccess) return err;
+    int mpi_initialized = 0;
+    if (device_at_mpi_init < 0 && MPI_Initialized && MPI_Initialized(&mpi_initialized) == 0 && mpi_initialized)
+        device_at_mpi_init = current_device;
+    if (device_at_mpi_init >= 0 && device != device_at_mpi_init)
+        emu_fatal("cudaSetDevice(%d) after MPI_Init: a CUDA-aware MPI opened a context on device %d in MPI_Init, which "
+                  "this process keeps beside its context on device %d; select the device before MPI_Init (from the "
+                  "launcher's local rank)", device, device_at_mpi_init, device);
+    current_device = device;
     return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice); }
 cudaError_t cudaGetDevice(int* device) {
     if (!device) return emu_set_error(cudaErrorInvalidValue);
-    *device = 0;
+    if (device_count() == 0) return emu_set_error(cudaErrorNoDevice);
+    *device = current_device;
     return cudaSuccess;
 }
 
 // A plausible sm_90 (H100 SXM) description: the launch checks use its limits.
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     if (!prop) return emu_set_error(cudaErrorInvalidValue);
-    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    if (cudaError_t err = check_device(device)) return err;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "CUDA emulation on the CPU (sm_90, H100-like)");
     prop->totalGlobalMem = kTotalGlobalMem;
@@ -148,9 +188,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
     if (!value) return emu_set_error(cudaErrorInvalidValue);
-    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    if (cudaError_t err = check_device(device)) return err;
     cudaDeviceProp p;
-    cudaGetDeviceProperties(&p, 0);
+    cudaGetDeviceProperties(&p, device);
     switch (attr) {
         case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
         case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
