@@ -36,12 +36,45 @@ cudaError_t emu_set_error(cudaError_t err) {
     if (err != cudaSuccess) last_error = err;
     return err;
 }
+
+// The process's one execution error (the emulation has one context per process) and whether a
+// synchronising call has reported it yet.
+static std::mutex execution_lock;
+static cudaError_t execution_error = cudaSuccess;
+static bool execution_error_reported = false;
+
+void emu_set_execution_error(cudaError_t err, const char* what) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    if (execution_error != cudaSuccess) return;
+    execution_error = err;
+    fprintf(stderr, "CUDA emulation: %s: %s (reported by the next synchronising call)\n", what,
+            cudaGetErrorString(err));
+}
+bool emu_context_failed(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    return execution_error != cudaSuccess;
+}
+cudaError_t emu_sticky_error(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    return execution_error_reported ? emu_set_error(execution_error) : cudaSuccess;
+}
+cudaError_t emu_sync_point(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    if (execution_error != cudaSuccess) execution_error_reported = true;
+    return emu_set_error(execution_error);
+}
+
 cudaError_t cudaGetLastError(void) {
+    cudaError_t sticky = emu_sticky_error();
+    if (sticky != cudaSuccess) return sticky;
     cudaError_t err = last_error;
     last_error = cudaSuccess;
     return err;
 }
-cudaError_t cudaPeekAtLastError(void) { return last_error; }
+cudaError_t cudaPeekAtLastError(void) {
+    cudaError_t sticky = emu_sticky_error();
+    return sticky != cudaSuccess ? sticky : last_error;
+}
 
 const char* cudaGetErrorName(cudaError_t error) {
     switch (error) {
@@ -205,8 +238,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     return cudaSuccess;
 }
 
-// Launches and library calls complete before they return.
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+// Launches and library calls complete before they return: what is left is an execution error.
+cudaError_t cudaDeviceSynchronize(void) { return emu_sync_point(); }
 
 // ---------------------------------------------------------------- poison and red zones
 void emu_fill_poison(void* ptr, size_t bytes) {
@@ -441,6 +474,7 @@ static cudaError_t memcpy_checked(const char* call, void* dst, const void* src, 
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+    if (emu_sync_point() != cudaSuccess) return cudaGetLastError();
     return memcpy_checked("cudaMemcpy", dst, src, count, kind);
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
@@ -453,7 +487,10 @@ static cudaError_t memset_checked(const char* call, void* ptr, int value, size_t
     memset(ptr, value, count);
     return cudaSuccess;
 }
-cudaError_t cudaMemset(void* ptr, int value, size_t count) { return memset_checked("cudaMemset", ptr, value, count); }
+cudaError_t cudaMemset(void* ptr, int value, size_t count) {
+    if (emu_sync_point() != cudaSuccess) return cudaGetLastError();
+    return memset_checked("cudaMemset", ptr, value, count);
+}
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
     return memset_checked("cudaMemsetAsync", ptr, value, count);
 }
@@ -499,7 +536,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    return stream_ok(stream) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+    if (!stream_ok(stream)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    return emu_sync_point();
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
@@ -528,7 +566,8 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-    return event && handle_live(event) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+    if (!event || !handle_live(event)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    return emu_sync_point();
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
