@@ -15,6 +15,7 @@ static void usage(FILE* out) {
     fprintf(out,
             "usage: tipcap-train --config FILE [--set key=value]... [--resume RUN_DIR] [--nccl-id-file PATH]\n"
             "       tipcap-train --resume RUN_DIR [--set key=value]...\n"
+            "       tipcap-train --check --config FILE [--set key=value]...\n"
             "       tipcap-train --print-config-doc\n"
             "       tipcap-train --plot OUT.svg RUN_DIR...   (the loss curves of several runs in one image)\n\n"
             "Trains TIPCap: CLIP text embeddings -> Gaussian gap mapping -> prefix projector -> prompt\n"
@@ -25,6 +26,8 @@ static void usage(FILE* out) {
             "  --resume RUN_DIR     continue the run in RUN_DIR from its newest checkpoint, with its saved\n"
             "                       config.json unless --config is given; the losses continue exactly\n"
             "  --nccl-id-file PATH  several GPU processes without MPI: a file on a filesystem all ranks share\n"
+            "  --check              validate the config (and --set) as training would, print the resolved\n"
+            "                       config as JSON and exit: trains nothing, writes nothing\n"
             "  --print-config-doc   print every config key as a Markdown table\n"
             "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ...\n"
             "Environment: TIPCAP_ATTENTION=cudnn uses cuDNN's fused attention on the GPU in bf16 (builds\n"
@@ -61,9 +64,11 @@ int main(int argc, char** argv) {
     const char* nccl_id_file = NULL;
     const char** sets = callocCheck((size_t)argc + 1, sizeof(char*));
     int n_sets = 0;
+    int check = 0;  // before dist_init: a check never joins an MPI job
+    for (int i = 1; i < argc; i++) check |= !strcmp(argv[i], "--check");
     runtime_init(argc, argv);
     Dist dist;
-    dist_init(&dist, &argc, &argv);
+    if (!check) dist_init(&dist, &argc, &argv);
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         int has_value = i + 1 < argc;
@@ -73,6 +78,7 @@ int main(int argc, char** argv) {
         } else if (!strcmp(a, "--print-config-doc")) {
             config_print_schema(train_config_schema, train_config_schema_size, 1);
             return 0;
+        } else if (!strcmp(a, "--check")) {  // seen above
         } else if (!strcmp(a, "--config") && has_value) {
             config_path = argv[++i];
         } else if (!strcmp(a, "--set") && has_value) {
@@ -113,6 +119,13 @@ int main(int argc, char** argv) {
         return 1;
     }
     char* json = config_to_json(cfg);
+    if (check) {
+        printf("%s\n", json);
+        free(json);
+        config_free(cfg);
+        free(sets);
+        return 0;
+    }
     TrainOptions opt = {.resume_dir = resume, .nccl_id_file = nccl_id_file, .config_json = json};
     int status = trainer_run(&tc, &opt, &dist);
     free(json);
