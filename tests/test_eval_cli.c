@@ -349,11 +349,14 @@ static void test_sweep_summary_labels_meteor(void) {
     // METEOR, a column of its own
     char dir[PATH_MAX], path[PATH_MAX + 64], out[8192], err[4096], cmd[3 * PATH_MAX];
     snprintf(dir, sizeof dir, "%s", scratch("sweep"));
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/tasks/0000' '%s/tasks/0001'", dir, dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/tasks/0000/run' '%s/tasks/0001/run'", dir, dir);
     REQUIRE(system(cmd) == 0, "mkdir");
     snprintf(path, sizeof path, "%s/sweep.json", dir);
-    write_text(path, "{\"tasks\": [{\"id\": 0, \"config\": \"c\", \"grid\": {}, \"seed\": 1}, {\"id\": 1, \"config\": \"c\", \"grid\": {}, \"seed\": 2}]}");
+    write_text(path, "{\"spec\": {\"name\": \"s\", \"configs\": {\"c\": \"c.json\"}},\n"
+                     " \"tasks\": [{\"id\": 0, \"config\": \"c\", \"grid\": {}, \"seed\": 1}, {\"id\": 1, \"config\": \"c\", \"grid\": {}, \"seed\": 2}]}");
     for (int t = 0; t < 2; t++) {
+        snprintf(path, sizeof path, "%s/tasks/%04d/run/config.json", dir, t);
+        write_text(path, t ? "{\"run\": {\"seed\": 2}}" : "{\"run\": {\"seed\": 1}}");
         snprintf(path, sizeof path, "%s/tasks/%04d/DONE", dir, t);
         write_text(path, "");
         snprintf(path, sizeof path, "%s/tasks/%04d/scores.json", dir, t);
@@ -363,7 +366,7 @@ static void test_sweep_summary_labels_meteor(void) {
     snprintf(cmd, sizeof cmd, "'%s/scripts/sweep-collect' '%s'", repo, dir);
     int rc = run(cmd, out, sizeof out, err, sizeof err);
     CHECK(rc == 0, "sweep-collect exited %d: %s", rc, err);
-    CHECK(strstr(out, "| config | grid | seeds | Bleu_4 | METEOR | METEOR (without paraphrases) |") != NULL, "header: %s", out);
+    CHECK(strstr(out, "| config | seeds | Bleu_4 | METEOR | METEOR (without paraphrases) |") != NULL, "header: %s", out);
     CHECK(strstr(out, "| 25.0 | 17.0 |") != NULL, "METEOR with and without paraphrases mixed: %s", out);
 }
 

@@ -401,7 +401,8 @@ static void test_same_captions_as_hf_generate(void) {
 
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): a 2-task array (two
 // seeds) of the tiny config trains, captions and scores to completion; scripts/sweep-collect
-// gathers it into one row with the mean and standard deviation over the seeds.
+// gathers it into one row with the mean and standard deviation over the seeds. A changed spec
+// into the same folder is refused; the same spec resubmitted skips the done tasks.
 static void test_slurm_sweep(void) {
     if (geteuid() != 0) SKIP("starting slurmctld and slurmd needs root");
     if (system("command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null") != 0)
@@ -434,10 +435,24 @@ static void test_slurm_sweep(void) {
         rc = sh(summary, "scripts/sweep-collect %s", out);
         char* table = slurp(summary);
         CHECK(rc == 0, "sweep-collect: not every task finished:\n%s", table);
-        CHECK(strstr(table, "| tiny | {} | 2 |") && strstr(table, " ± ") && strstr(table, "2 of 2 tasks done"),
+        CHECK(strstr(table, "| tiny | 2 |") && strstr(table, " ± ") && strstr(table, "2 of 2 tasks done"),
               "the summary lacks the row of two seeds:\n%s", table);
         printf("%s", table);
         free(table);
+        // another spec into the same folder is refused, naming what differs; the same spec
+        // resubmitted finds both tasks done
+        char other[160], refused[200];
+        snprintf(other, sizeof other, "%s/sweep3.json", dir);
+        snprintf(refused, sizeof refused, "%s/refused.txt", dir);
+        CHECK(sh(log, "sed 's/\\[1, 2\\]/[1, 2, 3]/' %s > %s", spec, other) == 0, "sed");
+        rc = sh(refused, "scripts/sweep %s", other);
+        char* msg = slurp(refused);
+        CHECK(rc != 0 && strstr(msg, "seeds: [1, 2] there, [1, 2, 3] here"), "a third seed into the folder: exit %d: %s", rc, msg);
+        free(msg);
+        rc = sh(log, "scripts/sweep %s && for i in $(seq 1 600); do [ -z \"$(squeue -h -n test-sweep)\" ] && exit 0; "
+                     "sleep 0.5; done; exit 1", spec);
+        CHECK(rc == 0 && sh(log, "grep -q 'task 0 is done' %s/logs/*_0.out && grep -q 'task 1 is done' %s/logs/*_1.out", out, out) == 0,
+              "the same spec resubmitted did not find its tasks done (see %s/logs)", out);
     } else {
         CHECK(0, "scripts/sweep failed (see %s)", log);
     }

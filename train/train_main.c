@@ -15,6 +15,7 @@ static void usage(FILE* out) {
     fprintf(out,
             "usage: tipcap-train --config FILE [--set key=value]... [--resume RUN_DIR] [--nccl-id-file PATH]\n"
             "       tipcap-train --resume RUN_DIR [--set key=value]...\n"
+            "       tipcap-train --check --config FILE [--set key=value]...\n"
             "       tipcap-train --print-config-doc\n"
             "       tipcap-train --plot OUT.svg RUN_DIR...   (the loss curves of several runs in one image)\n\n"
             "Trains TIPCap: CLIP text embeddings -> Gaussian gap mapping -> prefix projector -> prompt\n"
@@ -26,6 +27,8 @@ static void usage(FILE* out) {
             "                       config.json unless --config is given; the losses continue exactly\n"
             "  --nccl-id-file PATH  several GPU processes without MPI (srun): a file on a filesystem all ranks\n"
             "                       share; rank 0 writes NCCL's id there for this job (SLURM_JOB_ID.SLURM_STEP_ID)\n"
+            "  --check              validate the config (and --set) as training would, print the resolved\n"
+            "                       config as JSON and exit: trains nothing, writes nothing\n"
             "  --print-config-doc   print every config key as a Markdown table\n"
             "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ... (one process per GPU,\n"
             "each on its local rank's GPU; docs/GUIDE.md). TIPCAP_NCCL_TIMEOUT=seconds (default 600): how long a\n"
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
     const char* nccl_id_file = NULL;
     const char** sets = callocCheck((size_t)argc + 1, sizeof(char*));
     int n_sets = 0;
+    int check = 0;
     runtime_init(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
@@ -74,6 +78,8 @@ int main(int argc, char** argv) {
         } else if (!strcmp(a, "--print-config-doc")) {
             config_print_schema(train_config_schema, train_config_schema_size, 1);
             return 0;
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
         } else if (!strcmp(a, "--config") && has_value) {
             config_path = argv[++i];
         } else if (!strcmp(a, "--set") && has_value) {
@@ -113,10 +119,17 @@ int main(int argc, char** argv) {
         fprintf(stderr, "tipcap-train: %s: %s\n", config_path, err);
         return 1;
     }
+    char* json = config_to_json(cfg);
+    if (check) {  // before dist_init: a check never joins an MPI job
+        printf("%s\n", json);
+        free(json);
+        config_free(cfg);
+        free(sets);
+        return 0;
+    }
     // After the config, which says the device: the GPU is selected before MPI_Init
     Dist dist;
     dist_init(&dist, &argc, &argv, tc.device, nccl_id_file);
-    char* json = config_to_json(cfg);
     TrainOptions opt = {.resume_dir = resume, .config_json = json};
     int status = trainer_run(&tc, &opt, &dist);
     free(json);
