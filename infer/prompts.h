@@ -22,6 +22,7 @@ void prompts_none(const FeatureStore* fs, ImagePrompts* out);
 // Returns 0, or -1 with err when the feature file has no /vocab.
 int prompts_auto(const FeatureStore* fs, int max_words, double temperature, double threshold, ImagePrompts* out,
                  char* err, size_t err_size);
+
 // Images as a user names them: the feature file's key, or the integer COCO id of a COCO file name
 // ("391895" finds COCO_val2014_000000391895.jpg), as tipcap-eval pairs results with references.
 typedef struct {
