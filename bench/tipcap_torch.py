@@ -287,8 +287,9 @@ def caption(a):
         given = json.load(open(a.prompts))
         position = {k: i for i, k in enumerate(keys)}
         for k, words in given.items():
-            if k in position:
-                prompts[position[k]] = words
+            if k in position:  # normalized as infer/prompts.c: ASCII lower case, one space between words
+                prompts[position[k]] = [" ".join("".join(c.lower() if c.isascii() else c for c in w).split())
+                                        for w in words]
     max_len = a.max_len or min(cfg["max_len"] - cfg["prefix_len"], 30)
     max_len = min(max_len, cfg["max_len"] - cfg["prefix_len"])
     eos = [index[GPT2_EOT]] + ([index[GPT2_PERIOD]] if a.stop_at_period and GPT2_PERIOD in index else [])

@@ -139,7 +139,7 @@ static int walk(Config* cfg, const cJSON* obj, const char* prefix, const char* s
     return 0;
 }
 
-static void line_col(const char* text, const char* pos, int* line, int* col) {
+void json_line_col(const char* text, const char* pos, int* line, int* col) {
     *line = 1;
     *col = 1;
     for (const char* p = text; p < pos && *p; p++) {
@@ -231,7 +231,7 @@ Config* config_parse(const char* text, const char* source, const ConfigField* sc
     if (!root) {
         const char* pos = cJSON_GetErrorPtr();
         int line, col;
-        line_col(text, pos ? pos : text, &line, &col);
+        json_line_col(text, pos ? pos : text, &line, &col);
         set_err(err, err_size, "%s:%d:%d: malformed JSON", source, line, col);
         goto done;
     }

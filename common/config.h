@@ -43,6 +43,9 @@ char* config_to_json(const Config* cfg);
 // One Markdown table row per field, for docs and --help.
 void config_print_schema(const ConfigField* schema, int n_fields, int markdown);
 
+// The 1-based line and column of pos in text, for "FILE:LINE:COL: malformed JSON" (cJSON_GetErrorPtr()).
+void json_line_col(const char* text, const char* pos, int* line, int* col);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,5 @@
 // tipcap-prep gap: estimates the modality gap of a data setting from a feature store and
 // writes the gap file (data/gap.h; docs/GAP.md has the formulas and every option).
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "common/cli.h"
 #include "common/log.h"
 #include "data/features.h"
 #include "data/gap.h"
@@ -63,20 +63,13 @@ __attribute__((format(printf, 1, 2))) static int error(const char* fmt, ...) {
 }
 
 static int parse_double(const char* opt, const char* s, double* out) {
-    char* end;
-    errno = 0;
-    *out = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(*out)) return error("%s: '%s' is not a number", opt, s);
-    return 0;
+    char err[256];
+    return cli_parse_double(opt, s, out, err, sizeof err) ? error("%s", err) : 0;
 }
 
 static int parse_int(const char* opt, const char* s, long long min, long long max, long long* out) {
-    char* end;
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    if (end == s || *end || errno) return error("%s: '%s' is not an integer", opt, s);
-    if (*out < min || *out > max) return error("%s: %s is outside [%lld, %lld]", opt, s, min, max);
-    return 0;
+    char err[256];
+    return cli_parse_int(opt, s, min, max, out, err, sizeof err) ? error("%s", err) : 0;
 }
 
 typedef struct {

@@ -1,6 +1,9 @@
 // tipcap-infer: captions for the images of a feature file from a trained checkpoint.
+#include <cJSON.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "common/cli.h"
 #include "common/runtime.h"
 #include "common/log.h"
 #include "common/timer.h"
@@ -30,20 +34,21 @@ static void usage(FILE* out) {
             "  --features F          HDF5 feature file with /images (and /vocab for --prompts auto)\n"
             "  --out FILE            results JSON (written atomically)\n"
             "  --beam N              beam width 1..10 (default 5; 1 is greedy)\n"
-            "  --max-len N           generated tokens at most (default: 30, or what the decoder's positions allow)\n"
+            "  --max-len N           generated tokens at most, >= 1 (default: 30, or what the decoder's positions allow)\n"
             "  --length-penalty A    beam score sum(log p) / len^A (default 0)\n"
-            "  --no-repeat-ngram N   forbid repeating an n-gram (default 0: off)\n"
+            "  --no-repeat-ngram N   forbid repeating an n-gram, 0..100 (default 0: off)\n"
             "  --no-stop-at-period   do not end captions at '.' (they end at EOT)\n"
             "  --prompts MODE        none (default), auto (CLIP zero-shot over /vocab), or a JSON file\n"
-            "                        {\"image key\": [\"word\", ...]}\n"
-            "  --temperature T       auto prompts: softmax temperature (default 0.01)\n"
-            "  --threshold P         auto prompts: minimum probability (default 0.4)\n"
-            "  --batch N             images per batch (default 32)\n"
-            "  --limit N             only the first N images\n"
+            "                        {\"image key or COCO id\": [\"word\", ...]} (entries for other images are skipped)\n"
+            "  --temperature T       auto prompts: softmax temperature, > 0 (default 0.01)\n"
+            "  --threshold P         auto prompts: minimum probability, 0..1 (default 0.4)\n"
+            "  --batch N             images per batch, >= 1 (default 32)\n"
+            "  --limit N             only the first N images, >= 1\n"
             "  --device auto|cpu|cuda, --precision fp32|bf16 (GPU; default bf16)\n"
             "  --with-scores         add \"score\" and \"prompts\" to every result\n"
-            "  --interactive         read lines \"IMAGE_KEY word, word, ...\" on stdin and print a caption\n"
-            "                        for each (no words: no prompts); an empty line or EOF ends\n"
+            "  --interactive         read lines \"IMAGE_KEY word, word, ...\" on stdin (no words: no prompts) and\n"
+            "                        answer each with one JSON line {\"image\", \"prompts\", \"caption\"} (and\n"
+            "                        \"score\" with --with-scores) or {\"image\", \"error\"}; EOF ends (docs/GUIDE.md)\n"
             "Environment: TIPCAP_ATTENTION=cudnn uses cuDNN's fused attention for the prefix on the GPU in\n"
             "bf16 (builds with cudnn-frontend; docs/KERNELS.md).\n");
 }
@@ -95,38 +100,112 @@ static void caption_range(Captioner* cap, const FeatureStore* fs, const ImagePro
     free(out);
 }
 
-static void interactive(Captioner* cap, const FeatureStore* fs, ImagePrompts* prompts) {
-    char line[4096];
+// One answer line: {"image", "prompts", "caption"[, "score"]} or {"image", "error"}.
+static void print_answer(const char* key, const char* const* words, int n_words, const char* caption, double score,
+                         int with_score, const char* error) {
+    cJSON* o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "image", key);
+    if (error) {
+        cJSON_AddStringToObject(o, "error", error);
+    } else {
+        cJSON* p = cJSON_AddArrayToObject(o, "prompts");
+        for (int j = 0; j < n_words; j++) cJSON_AddItemToArray(p, cJSON_CreateString(words[j]));
+        cJSON_AddStringToObject(o, "caption", caption);
+        if (with_score) cJSON_AddNumberToObject(o, "score", score);
+    }
+    char* text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    cJSON_Delete(o);
+}
+
+// Each line "KEY word, word, ..." (or words separated by spaces when there is no comma) gets
+// exactly one answer line; a bad line is an error line and the session goes on.
+static void interactive(Captioner* cap, const FeatureStore* fs, const char* features, int limited,
+                        const ImageLookup* lookup, ImagePrompts* prompts, int with_scores) {
     int max_words = model_config(cap->model)->max_prompts;
-    while (fgets(line, sizeof line, stdin)) {
+    char* line = NULL;
+    size_t line_cap = 0;
+    while (getline(&line, &line_cap, stdin) >= 0) {
         line[strcspn(line, "\r\n")] = '\0';
         char* p = line;
         while (isspace((unsigned char)*p)) p++;
-        if (!*p) break;
         char* key = p;
         while (*p && !isspace((unsigned char)*p)) p++;
         if (*p) *p++ = '\0';
-        int image = features_find_image(fs, key);
-        if (image < 0) {
-            fprintf(stderr, "tipcap-infer: unknown image key \"%s\"\n", key);
+        if (!*key) {
+            print_answer("", NULL, 0, NULL, 0, 0, "no image key: a line is IMAGE_KEY word, word, ...");
             continue;
         }
-        const char* words[64];
         int n_words = 0;
+        char** words = mallocCheck(sizeof(char*) * (strlen(p) + 1));
         const char* sep = strchr(p, ',') ? "," : " \t";
-        for (char* w = strtok(p, sep); w && n_words < max_words; w = strtok(NULL, sep)) {
-            while (isspace((unsigned char)*w)) w++;
-            size_t len = strlen(w);
-            while (len && isspace((unsigned char)w[len - 1])) w[--len] = '\0';
-            if (*w) words[n_words++] = w;
+        for (char* w = strtok(p, sep); w; w = strtok(NULL, sep)) {
+            char* word = prompt_word_normalize(w);
+            if (*word) words[n_words++] = word;
+            else free(word);
         }
-        prompts_set(prompts, image, words, n_words);
-        char* text;
-        double score;
-        caption_range(cap, fs, prompts, image, 1, &text, &score);
-        printf("%s\n", text);
-        fflush(stdout);
-        free(text);
+        char why[600];
+        int image = image_lookup_find(lookup, key);
+        if (image < 0) {
+            snprintf(why, sizeof why, "image \"%s\" is not in %s%s", key, features,
+                     limited ? " (or is beyond --limit)" : "");
+            print_answer(key, NULL, 0, NULL, 0, 0, why);
+        } else if (prompt_words_check((const char* const*)words, n_words, max_words, cap->tok, &cap->vocab, why,
+                                      sizeof why)) {
+            print_answer(key, NULL, 0, NULL, 0, 0, why);
+        } else {
+            prompts_set(prompts, image, (const char* const*)words, n_words);
+            char* text;
+            double score;
+            caption_range(cap, fs, prompts, image, 1, &text, &score);
+            print_answer(key, (const char* const*)words, n_words, text, score, with_scores, NULL);
+            free(text);
+        }
+        for (int j = 0; j < n_words; j++) free(words[j]);
+        free(words);
+    }
+    free(line);
+}
+
+// "tipcap-infer: MESSAGE" and exit 2, before anything is read or written.
+__attribute__((noreturn, format(printf, 1, 2))) static void usage_error(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tipcap-infer: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static long long int_option(const char* opt, const char* v, long long lo, long long hi) {
+    char err[256];
+    long long x;
+    if (cli_parse_int(opt, v, lo, hi, &x, err, sizeof err)) usage_error("%s", err);
+    return x;
+}
+
+static double number_option(const char* opt, const char* v) {
+    char err[256];
+    double x;
+    if (cli_parse_double(opt, v, &x, err, sizeof err)) usage_error("%s", err);
+    return x;
+}
+
+// Captioning progress on stderr as training shows it: on a terminal one line redrawn in place,
+// otherwise a log line at each tenth of the images.
+static void progress(int before, int done, int total, double start, int tty) {
+    double rate = done / (timer_now() - start);
+    char eta[32];
+    timer_format_hms((total - done) / rate, eta, sizeof eta);
+    if (tty) {
+        fprintf(stderr, "\rcaptioned %d/%d images  %.1f images/s  ETA %s   ", done, total, rate, eta);
+        if (done == total) fputc('\n', stderr);
+        fflush(stderr);
+    } else if (done < total && (long)done * 10 / total > (long)before * 10 / total) {
+        LOG_INFO("captioned %d/%d images  %.1f images/s  ETA %s", done, total, rate, eta);
     }
 }
 
@@ -145,16 +224,16 @@ int main(int argc, char** argv) {
         else if (OPT("--checkpoint")) checkpoint = v;
         else if (OPT("--features")) features = v;
         else if (OPT("--out")) out_path = v;
-        else if (OPT("--beam")) beam = atoi(v);
-        else if (OPT("--max-len")) max_len = atoi(v);
-        else if (OPT("--length-penalty")) length_penalty = atof(v);
-        else if (OPT("--no-repeat-ngram")) no_repeat = atoi(v);
+        else if (OPT("--beam")) beam = (int)int_option(a, v, 1, 10);
+        else if (OPT("--max-len")) max_len = (int)int_option(a, v, 1, 100000);
+        else if (OPT("--length-penalty")) length_penalty = number_option(a, v);
+        else if (OPT("--no-repeat-ngram")) no_repeat = (int)int_option(a, v, 0, 100);
         else if (!strcmp(a, "--no-stop-at-period")) stop_at_period = 0;
         else if (OPT("--prompts")) prompt_mode = v;
-        else if (OPT("--temperature")) temperature = atof(v);
-        else if (OPT("--threshold")) threshold = atof(v);
-        else if (OPT("--batch")) batch = atoi(v);
-        else if (OPT("--limit")) limit = atol(v);
+        else if (OPT("--temperature")) temperature = number_option(a, v);
+        else if (OPT("--threshold")) threshold = number_option(a, v);
+        else if (OPT("--batch")) batch = (int)int_option(a, v, 1, 1 << 20);
+        else if (OPT("--limit")) limit = (long)int_option(a, v, 1, INT_MAX);
         else if (OPT("--device")) device = v;
         else if (OPT("--precision")) precision = v;
         else if (!strcmp(a, "--with-scores")) with_scores = 1;
@@ -170,18 +249,18 @@ int main(int argc, char** argv) {
         usage(stderr);
         return 2;
     }
-    if (beam < 1 || beam > 10) FATAL("--beam %d: must be 1..10", beam);
-    if (max_len < 0) FATAL("--max-len %d: must be at least 1", max_len);
-    if (batch < 1) FATAL("--batch %d: must be at least 1", batch);
-    if (!(temperature > 0)) FATAL("--temperature must be positive");
-    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) FATAL("--device %s: auto, cpu or cuda", device);
+    if (!(temperature > 0)) usage_error("--temperature: %g must be positive", temperature);
+    if (!(threshold >= 0 && threshold <= 1)) usage_error("--threshold: %g is outside [0, 1]", threshold);
+    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda"))
+        usage_error("--device: '%s' is not auto, cpu or cuda", device);
+    if (strcmp(precision, "fp32") && strcmp(precision, "bf16")) usage_error("--precision: '%s' is not fp32 or bf16", precision);
 
     char err[2048], model_buf[4300];
     FeatureStore fs;
     if (features_read(features, &fs, err, sizeof err)) FATAL("%s", err);
     if (fs.n_images == 0) FATAL("%s: no images (/images/embeddings is empty)", features);
     int n_images_in_file = fs.n_images;
-    if (limit >= 0 && limit < fs.n_images) fs.n_images = (int)limit;
+    if (limit > 0 && limit < fs.n_images) fs.n_images = (int)limit;
     const char* model_path = resolve_checkpoint(checkpoint, model_buf, sizeof model_buf);
     ModelConfig mc;
     if (checkpoint_read_model_config(model_path, &mc, err, sizeof err)) FATAL("%s", err);
@@ -215,16 +294,24 @@ int main(int argc, char** argv) {
     cap.tok = tokenizer_load_default();
 
     ImagePrompts prompts;
+    ImageLookup lookup;
+    image_lookup_init(&lookup, &fs);
     if (!strcmp(prompt_mode, "none")) prompts_none(&fs, &prompts);
     else if (!strcmp(prompt_mode, "auto")) {
         if (prompts_auto(&fs, mc.max_prompts, temperature, threshold, &prompts, err, sizeof err)) FATAL("%s: %s", features, err);
-    } else if (prompts_load(prompt_mode, &fs, mc.max_prompts, &prompts, err, sizeof err)) {
-        FATAL("%s", err);
+    } else {
+        int skipped;
+        if (prompts_load(prompt_mode, &fs, &lookup, mc.max_prompts, cap.tok, &cap.vocab, &prompts, &skipped, err,
+                         sizeof err))
+            FATAL("%s", err);
+        if (skipped)
+            LOG_INFO("%s: %d entr%s for images not in %s%s skipped", prompt_mode, skipped, skipped == 1 ? "y" : "ies",
+                     features, fs.n_images < n_images_in_file ? " (or beyond --limit)" : "");
     }
 
     int status = 0;
     if (interactive_mode) {
-        interactive(&cap, &fs, &prompts);
+        interactive(&cap, &fs, features, fs.n_images < n_images_in_file, &lookup, &prompts, with_scores);
     } else {
         char** texts = callocCheck((size_t)fs.n_images, sizeof(char*));
         double* scores = callocCheck((size_t)fs.n_images, sizeof(double));
@@ -233,11 +320,9 @@ int main(int argc, char** argv) {
         for (int first = 0; first < fs.n_images; first += batch) {
             int n = fs.n_images - first < batch ? fs.n_images - first : batch;
             caption_range(&cap, &fs, &prompts, first, n, texts + first, scores + first);
-            double rate = (first + n) / (timer_now() - start);
-            if (tty) fprintf(stderr, "\rcaptioned %d/%d images  %.1f images/s   ", first + n, fs.n_images, rate);
+            progress(first, first + n, fs.n_images, start, tty);
         }
         double elapsed = timer_now() - start;
-        if (tty) fputc('\n', stderr);
         LOG_INFO("%d captions in %.1f s (%.1f images/s, beam %d, %s)", fs.n_images, elapsed, fs.n_images / elapsed, beam,
                  be->name);
         ResultEntry* entries = callocCheck((size_t)fs.n_images, sizeof(ResultEntry));
@@ -256,6 +341,7 @@ int main(int argc, char** argv) {
         free(entries);
     }
     prompts_free(&prompts);
+    image_lookup_free(&lookup);
     prompt_buffers_free(&cap.buffers);
     tokenizer_free(cap.tok);
     token_vocab_free(&cap.vocab);

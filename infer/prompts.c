@@ -1,11 +1,15 @@
 #include "infer/prompts.h"
 
 #include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
+#include "common/config.h"
+#include "infer/results.h"
 
 static void alloc_prompts(ImagePrompts* p, int n_images) {
     p->n_images = n_images;
@@ -69,61 +73,164 @@ int prompts_auto(const FeatureStore* fs, int max_words, double temperature, doub
     return 0;
 }
 
-int prompts_load(const char* path, const FeatureStore* fs, int max_words, ImagePrompts* out, char* err,
-                 size_t err_size) {
+void image_lookup_init(ImageLookup* l, const FeatureStore* fs) {
+    strmap_init(&l->by_key, (size_t)fs->n_images);
+    strmap_init(&l->by_id, (size_t)fs->n_images);
+    for (int i = 0; i < fs->n_images; i++) {
+        strmap_put(&l->by_key, fs->image_keys[i], strlen(fs->image_keys[i]), i);
+        long long id = coco_image_id(fs->image_keys[i]);
+        char buf[32];
+        if (id >= 0) strmap_put(&l->by_id, buf, (size_t)snprintf(buf, sizeof buf, "%lld", id), i);
+    }
+}
+
+int image_lookup_find(const ImageLookup* l, const char* name) {
+    int i = (int)strmap_get(&l->by_key, name, strlen(name), -1);
+    if (i >= 0 || !isdigit((unsigned char)name[0])) return i;
+    char* end;
+    errno = 0;
+    long long id = strtoll(name, &end, 10);
+    if (*end || errno) return -1;
+    char buf[32];
+    return (int)strmap_get(&l->by_id, buf, (size_t)snprintf(buf, sizeof buf, "%lld", id), -1);
+}
+
+void image_lookup_free(ImageLookup* l) {
+    strmap_free(&l->by_key);
+    strmap_free(&l->by_id);
+}
+
+char* prompt_word_normalize(const char* word) {
+    char* out = mallocCheck(strlen(word) + 1);
+    size_t n = 0;
+    for (const char* p = word; *p; p++) {
+        if (isspace((unsigned char)*p)) {
+            if (n && out[n - 1] != ' ') out[n++] = ' ';
+        } else {
+            out[n++] = (char)tolower((unsigned char)*p);
+        }
+    }
+    if (n && out[n - 1] == ' ') n--;
+    out[n] = '\0';
+    return out;
+}
+
+// The model's ids of the GPT-2 tokens of " word" into *ids; their count, or -1 with err.
+static long word_tokens(const char* word, Tokenizer* tok, const TokenVocab* vocab, int32_t** ids, size_t* ids_cap,
+                        char* err, size_t err_size) {
+    size_t len = strlen(word);
+    char* spaced = mallocCheck(len + 2);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, word, len + 1);
+    char why[256];
+    long n = tokenizer_encode(tok, spaced, len + 1, ids, ids_cap, why, sizeof why);
+    free(spaced);
+    if (n <= 0) {
+        snprintf(err, err_size, "word \"%s\": %s", word, n < 0 ? why : "no tokens");
+        return -1;
+    }
+    if (token_vocab_encode(vocab, *ids, (size_t)n) >= 0) {
+        snprintf(err, err_size, "word \"%s\": the model cannot spell it (a token of it is not in its vocabulary: "
+                 "trained with model.vocab = corpus on captions that never use it)", word);
+        return -1;
+    }
+    return n;
+}
+
+int prompt_words_check(const char* const* words, int n_words, int max_words, Tokenizer* tok, const TokenVocab* vocab,
+                       char* err, size_t err_size) {
+    if (n_words > max_words) {
+        snprintf(err, err_size, "%d words, the model takes at most %d", n_words, max_words);
+        return -1;
+    }
+    int32_t* ids = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (int j = 0; j < n_words && !rc; j++)
+        if (word_tokens(words[j], tok, vocab, &ids, &cap, err, err_size) < 0) rc = -1;
+    free(ids);
+    return rc;
+}
+
+int prompts_load(const char* path, const FeatureStore* fs, const ImageLookup* lookup, int max_words, Tokenizer* tok,
+                 const TokenVocab* vocab, ImagePrompts* out, int* n_skipped, char* err, size_t err_size) {
     FILE* f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, err_size, "%s: cannot open", path);
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     fclose(f);
     char* text = readFileCheck(path, NULL);
-    cJSON* root = cJSON_Parse(text);
+    cJSON* root = cJSON_ParseWithOpts(text, NULL, 1);
+    if (!root) {
+        int line, col;
+        json_line_col(text, cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : text, &line, &col);
+        snprintf(err, err_size, "%s:%d:%d: malformed JSON", path, line, col);
+        free(text);
+        return -1;
+    }
     free(text);
     if (!cJSON_IsObject(root)) {
         snprintf(err, err_size, "%s: expected a JSON object {\"image key\": [\"word\", ...]}", path);
         cJSON_Delete(root);
         return -1;
     }
-    // per image, the words in file order (an image given twice is an error)
-    cJSON** per_image = callocCheck((size_t)fs->n_images + 1, sizeof(cJSON*));
-    int rc = 0;
+    // per image, its normalized words (an image given twice, by key or by id, is an error)
+    char*** per_image = callocCheck((size_t)fs->n_images + 1, sizeof(char**));
+    int* n_per_image = callocCheck((size_t)fs->n_images + 1, sizeof(int));
+    int rc = 0, total = 0;
+    *n_skipped = 0;
+    char why[512];
     for (cJSON* item = root->child; item && !rc; item = item->next) {
-        int i = features_find_image(fs, item->string);
+        int i = image_lookup_find(lookup, item->string);
+        int n = cJSON_GetArraySize(item);
         if (i < 0) {
-            snprintf(err, err_size, "%s: image \"%s\" is not in the feature file", path, item->string);
-            rc = -1;
-        } else if (per_image[i]) {
-            snprintf(err, err_size, "%s: image \"%s\" is given twice", path, item->string);
-            rc = -1;
+            ++*n_skipped;
+            continue;
+        }
+        rc = -1;
+        if (per_image[i]) {
+            snprintf(err, err_size, "%s: image \"%s\": given twice (as \"%s\" or its COCO id)", path, item->string,
+                     fs->image_keys[i]);
         } else if (!cJSON_IsArray(item)) {
-            snprintf(err, err_size, "%s: \"%s\": expected an array of words", path, item->string);
-            rc = -1;
-        } else if (cJSON_GetArraySize(item) > max_words) {
-            snprintf(err, err_size, "%s: \"%s\": %d words, the model takes at most %d", path, item->string,
-                     cJSON_GetArraySize(item), max_words);
-            rc = -1;
+            snprintf(err, err_size, "%s: image \"%s\": expected an array of words", path, item->string);
         } else {
-            for (cJSON* w = item->child; w && !rc; w = w->next)
-                if (!cJSON_IsString(w) || !w->valuestring[0]) {
-                    snprintf(err, err_size, "%s: \"%s\": every word must be a non-empty string", path, item->string);
+            per_image[i] = callocCheck((size_t)n + 1, sizeof(char*));
+            rc = 0;
+            for (cJSON* w = item->child; w && !rc; w = w->next) {
+                char* word = cJSON_IsString(w) ? prompt_word_normalize(w->valuestring) : NULL;
+                if (!word || !word[0]) {
+                    snprintf(err, err_size, "%s: image \"%s\": every word must be a non-empty string", path, item->string);
                     rc = -1;
+                    free(word);
+                } else {
+                    per_image[i][n_per_image[i]++] = word;
                 }
-            per_image[i] = item;
+            }
+            if (!rc && prompt_words_check((const char* const*)per_image[i], n_per_image[i], max_words, tok, vocab, why,
+                                          sizeof why)) {
+                snprintf(err, err_size, "%s: image \"%s\": %s", path, item->string, why);
+                rc = -1;
+            }
+            total += n_per_image[i];
         }
     }
     if (!rc) {
         alloc_prompts(out, fs->n_images);
-        size_t n_words = 0;
+        out->words = mallocCheck(sizeof(char*) * ((size_t)total + 1));
+        int n_words = 0;
         for (int i = 0; i < fs->n_images; i++) {
-            if (per_image[i]) {
-                out->words = reallocCheck(out->words, sizeof(char*) * (n_words + (size_t)cJSON_GetArraySize(per_image[i]) + 1));
-                for (cJSON* w = per_image[i]->child; w; w = w->next) out->words[n_words++] = strdupCheck(w->valuestring);
-            }
-            out->offsets[i + 1] = (int)n_words;
+            for (int j = 0; j < n_per_image[i]; j++) out->words[n_words++] = per_image[i][j];
+            n_per_image[i] = 0;  // moved
+            out->offsets[i + 1] = n_words;
         }
     }
+    for (int i = 0; i < fs->n_images; i++) {
+        for (int j = 0; j < n_per_image[i]; j++) free(per_image[i][j]);
+        free(per_image[i]);
+    }
     free(per_image);
+    free(n_per_image);
     cJSON_Delete(root);
     return rc;
 }
@@ -170,20 +277,12 @@ void prompts_fill_batch(const ImagePrompts* p, int first, int B, int M, Tokenize
     buf->bag_offsets[0] = 0;
     int32_t* ids = NULL;
     size_t ids_cap = 0;
-    char err[256];
+    char err[512];
     for (int r = 0; r < B; r++) {
         int image = first + r, used = 0;
         for (int j = p->offsets[image]; j < p->offsets[image + 1] && used < M; j++) {
-            size_t len = strlen(p->words[j]);
-            char* spaced = mallocCheck(len + 2);
-            spaced[0] = ' ';
-            memcpy(spaced + 1, p->words[j], len + 1);
-            long n = tokenizer_encode(tok, spaced, len + 1, &ids, &ids_cap, err, sizeof err);
-            free(spaced);
-            if (n <= 0) FATAL("prompt word \"%s\": %s", p->words[j], n < 0 ? err : "no tokens");
-            if (token_vocab_encode(vocab, ids, (size_t)n) >= 0)
-                FATAL("prompt word \"%s\": a token of it is not in the model's vocabulary (trained with model.vocab = "
-                      "corpus on captions that never use it)", p->words[j]);
+            long n = word_tokens(p->words[j], tok, vocab, &ids, &ids_cap, err, sizeof err);
+            if (n < 0) FATAL("prompt %s", err);
             buf->bag_ids = grow(buf->bag_ids, &buf->cap_ids, (size_t)(n_ids + n), sizeof(int));
             for (long t = 0; t < n; t++) buf->bag_ids[n_ids++] = ids[t];
             buf->prompts[r * M + used++] = n_bags;

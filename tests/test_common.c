@@ -1,4 +1,5 @@
-// Host helpers: the config loader's errors and overrides, the checked I/O wrappers, atomic writes.
+// Host helpers: the config loader's errors and overrides, the checked I/O wrappers, atomic writes,
+// strict command-line numbers.
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -6,6 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/check.h"
+#include "common/cli.h"
 #include "common/config.h"
 #include "tests/harness.h"
 
@@ -160,6 +162,33 @@ static void test_atomic_file(void) {
     rmdir(dir);
 }
 
+// The whole value is the number, in range; the message names the option and the value.
+static void test_cli_numbers(void) {
+    char err[256];
+    long long i;
+    double d;
+    CHECK(cli_parse_int("--beam", "7", 1, 10, &i, err, sizeof err) == 0 && i == 7, "--beam 7");
+    CHECK(cli_parse_int("--beam", "-3", -5, 10, &i, err, sizeof err) == 0 && i == -3, "--beam -3 in [-5, 10]");
+    const char* not_int[] = {"abc", "", "3x", "1.5", "99999999999999999999"};
+    for (int k = 0; k < 5; k++) {
+        CHECK(cli_parse_int("--beam", not_int[k], 1, 10, &i, err, sizeof err) == -1, "'%s' parsed", not_int[k]);
+        char want[64];
+        snprintf(want, sizeof want, "--beam: '%s' is not an integer", not_int[k]);
+        CHECK(!strcmp(err, want), "'%s': %s", not_int[k], err);
+    }
+    CHECK(cli_parse_int("--limit", "-3", 1, 100, &i, err, sizeof err) == -1 && !strcmp(err, "--limit: -3 is outside [1, 100]"),
+          "--limit -3: %s", err);
+    CHECK(cli_parse_double("--lp", "0.75", &d, err, sizeof err) == 0 && d == 0.75, "--lp 0.75");
+    CHECK(cli_parse_double("--lp", "-1e-3", &d, err, sizeof err) == 0 && d == -1e-3, "--lp -1e-3");
+    const char* not_number[] = {"abc", "", "1.5x", "nan", "inf", "1e999"};
+    for (int k = 0; k < 6; k++) {
+        CHECK(cli_parse_double("--lp", not_number[k], &d, err, sizeof err) == -1, "'%s' parsed", not_number[k]);
+        char want[64];
+        snprintf(want, sizeof want, "--lp: '%s' is not a number", not_number[k]);
+        CHECK(!strcmp(err, want), "'%s': %s", not_number[k], err);
+    }
+}
+
 int main(void) {
     RUN(test_config_defaults_and_values);
     RUN(test_config_errors);
@@ -167,5 +196,6 @@ int main(void) {
     RUN(test_config_missing_file);
     RUN(test_checked_io);
     RUN(test_atomic_file);
+    RUN(test_cli_numbers);
     return test_summary();
 }

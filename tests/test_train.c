@@ -226,18 +226,12 @@ static void test_bad_input(void) {
     CHECK(!strcmp(config_before, config_after) && !strcmp(metrics_before, metrics_after),
           "the refused run changed %s", before);
     free(config_before), free(config_after), free(metrics_before), free(metrics_after);
-    // inference: features of another dimension, an empty feature file, an unknown image in a prompt file
-    char ckpt[160], other[160], prompts[160];
+    // inference: features of another dimension, an empty feature file (tests/test_infer.c has the rest)
+    char ckpt[160], other[160];
     snprintf(ckpt, sizeof ckpt, "%s/whole", dir);
     snprintf(other, sizeof other, "%s/other.h5", dir);
     REQUIRE(sh(log, "bin/tipcap-synth --captions %s --out %s --dim 48 --max-images 5", corpus, other) == 0, "features");
     expect_failure("infer_dim", "D = 48", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json", ckpt, other, dir);
-    snprintf(prompts, sizeof prompts, "%s/prompts.json", dir);
-    FILE* f = fopenCheck(prompts, "wb");
-    fputs("{\"no_such_image.jpg\": [\"dog\"]}", f);
-    fclose(f);
-    expect_failure("infer_key", "no_such_image.jpg", "bin/tipcap-infer --checkpoint %s --features %s --out %s/r.json "
-                   "--prompts %s", ckpt, features, dir, prompts);
     // an empty feature file
     char empty[160];
     snprintf(empty, sizeof empty, "%s/empty.h5", dir);
@@ -256,34 +250,6 @@ static void test_bad_input(void) {
     char out[200];
     snprintf(out, sizeof out, "%s/r.json", dir);
     CHECK(access(out, F_OK) != 0, "a failed inference left %s behind", out);
-}
-
-// --interactive: an image key and prompt words per line in, one caption per line out; an unknown
-// key is reported and the session goes on.
-static void test_interactive(void) {
-    char log[128], in[160], out[160], ckpt[160];
-    snprintf(log, sizeof log, "%s/interactive.log", dir);
-    snprintf(in, sizeof in, "%s/interactive.in", dir);
-    snprintf(out, sizeof out, "%s/interactive.out", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/whole", dir);
-    char* text = readFileCheck(corpus, NULL);
-    cJSON* all = cJSON_Parse(text);
-    free(text);
-    FILE* f = fopenCheck(in, "wb");
-    fprintf(f, "%s dog, frisbee\nno_such_image.jpg dog\n%s\n", all->child->string, all->child->next->string);
-    fclose(f);
-    cJSON_Delete(all);
-    int rc = sh(log, "bin/tipcap-infer --checkpoint %s --features %s --interactive --beam 2 < %s > %s", ckpt, features, in,
-                out);
-    CHECK(rc == 0, "interactive session exited with %d", rc);
-    char* lines = slurp(out);
-    int n = 0;
-    for (char* p = lines; *p; p++) n += *p == '\n';
-    CHECK(n == 2, "expected 2 captions, got %d lines:\n%s", n, lines);
-    free(lines);
-    char* err = slurp(log);
-    CHECK(strstr(err, "unknown image key \"no_such_image.jpg\"") != NULL, "the unknown key was not reported:\n%s", err);
-    free(err);
 }
 
 // Prompts steer captions: a small model trained on the simulator writes "dog" far more often for
@@ -475,7 +441,6 @@ int main(void) {
     RUN(test_damaged_checkpoint);
     RUN(test_mpi_two_ranks_equal_one);
     RUN(test_bad_input);
-    RUN(test_interactive);
     RUN(test_prompts_steer_captions);
     RUN(test_same_captions_as_hf_generate);
     RUN(test_slurm_sweep);

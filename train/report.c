@@ -53,17 +53,12 @@ void report_row(Report* r, const MetricsRow* row) {
     fflush(r->f);
 }
 
-static void format_duration(double s, char* buf, size_t n) {
-    long t = s > 0 && s < 1e9 ? (long)s : 0;
-    snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-}
-
 void report_progress(Report* r, const MetricsRow* row, int force_line) {
     double elapsed = timer_now() - r->start_time;
     long done = row->step - r->start_step;
     double its = done > 0 ? (double)done / elapsed : 0;
     char eta[32];
-    format_duration(its > 0 ? (double)(r->total_steps - row->step) / its : 0, eta, sizeof eta);
+    timer_format_hms(its > 0 ? (double)(r->total_steps - row->step) / its : 0, eta, sizeof eta);
     char val[32] = "";
     if (!isnan(row->val_loss)) snprintf(val, sizeof val, " val %.4f", row->val_loss);
     if (r->tty && !force_line) {
