@@ -369,7 +369,7 @@ static const Shape cuda_shapes[] = {
 
 static void cuda_vs_cpu(DType act, double tol) {
     Backend* be = backend_cuda_create(act);
-    if (!be) SKIP("no CUDA GPU");
+    NEED_GPU(be);
     for (size_t k = 0; k < sizeof cuda_shapes / sizeof *cuda_shapes; k++) {
         const Shape* s = &cuda_shapes[k];
         Inputs in;
@@ -392,7 +392,7 @@ static void test_cuda_deterministic(void) {
     for (int d = 0; d < 2; d++) {
         const DType act = d ? DTYPE_BF16 : DTYPE_F32;
         Backend* be = backend_cuda_create(act);
-        if (!be) SKIP("no CUDA GPU");
+        NEED_GPU(be);
         const Shape s = {2, 100, 128, 2, d, PAD_RANDOM};
         Inputs in;
         inputs_make(&in, &s, act);
@@ -441,7 +441,7 @@ static void test_cudnn_bf16(void) {
     setenv("TIPCAP_ATTENTION", "cudnn", 1);
     Backend* be = backend_cuda_create(DTYPE_BF16);
     unsetenv("TIPCAP_ATTENTION");
-    if (!be) SKIP("no CUDA GPU");
+    NEED_GPU(be);
     for (size_t k = 0; k < sizeof cuda_shapes / sizeof *cuda_shapes; k++)
         if (cuda_shapes[k].pad != PAD_WITH_EMPTY) cudnn_vs_cpu(be, &cuda_shapes[k]);
     const Shape gpt2[] = {{4, 50, 768, 12, 1, PAD_NONE}, {4, 18, 768, 12, 0, PAD_RANDOM}};
@@ -469,7 +469,7 @@ static void create_with_bogus_choice(void* arg) {
 static void test_attention_choice_errors(void) {
     char err[512];
     int rc = run_captured(create_with_bogus_choice, (void*)"flash", err, sizeof err);
-    if (rc == 3) SKIP("no CUDA GPU");
+    NEED_GPU(rc != 3);
     CHECK(rc == 1 && strstr(err, "TIPCAP_ATTENTION=flash: tipcap or cudnn"), "rc %d, stderr: %s", rc, err);
 #ifndef TIPCAP_TEST_GPU
     rc = run_captured(create_with_bogus_choice, (void*)"cudnn", err, sizeof err);

@@ -76,20 +76,6 @@ static Backend* cuda_backend(DType act) {
     return gpu[act];
 }
 
-// Without a GPU: a skip for the real-CUDA build (a failure when TIPCAP_REQUIRE_GPU is set); the
-// emulation must always be there.
-#ifdef TIPCAP_TEST_GPU
-#define REQUIRE_CUDA(be)                                                                             \
-    do {                                                                                             \
-        if (!(be)) {                                                                                 \
-            REQUIRE(!getenv("TIPCAP_REQUIRE_GPU"), "TIPCAP_REQUIRE_GPU is set but there is no GPU"); \
-            SKIP("no GPU (backend_cuda_create returned NULL)");                                      \
-        }                                                                                            \
-    } while (0)
-#else
-#define REQUIRE_CUDA(be) REQUIRE((be) != NULL, "the emulated CUDA backend could not be created")
-#endif
-
 // x [n] into act elements dev[offset .. offset+n-1]
 static void upload_act_at(Backend* be, void* dev, size_t offset, const float* x, size_t n) {
     char* dst = (char*)dev + offset * dtype_size(be->act);
@@ -266,7 +252,7 @@ static void cached_run(Backend* be, const CachedCase* s, const CachedInputs* in,
 
 static void cached_vs_cpu(DType act, double tol) {
     Backend* be = cuda_backend(act);
-    REQUIRE_CUDA(be);
+    NEED_GPU(be);
     for (size_t c = 0; c < sizeof cached_cases / sizeof *cached_cases; c++) {
         const CachedCase* s = &cached_cases[c];
         char what[200];
@@ -309,7 +295,7 @@ static void test_rows_gather(void) {
     const GatherCase cases[] = {
         {1, 1, 1, 0}, {7, 9, 7, 1}, {4, 3, 64, 0}, {6, 5, 1000, 0}, {3, 11, 33, 1}, {5, 1, 8, 2},
     };
-    REQUIRE_CUDA(cuda_backend(DTYPE_F32));
+    NEED_GPU(cuda_backend(DTYPE_F32));
     Backend* cpu = backend_cpu_create();
     for (int a = DTYPE_F32; a <= DTYPE_BF16; a++) {
         Backend* be = cuda_backend((DType)a);
@@ -439,7 +425,7 @@ static const TopkCase cuda_topk_cases[] = {
 
 static void topk_vs_cpu(DType act) {
     Backend* be = cuda_backend(act);
-    REQUIRE_CUDA(be);
+    NEED_GPU(be);
     for (size_t c = 0; c < sizeof cuda_topk_cases / sizeof *cuda_topk_cases; c++) {
         const TopkCase* s = &cuda_topk_cases[c];
         const size_t n_out = (size_t)s->N * s->k;
