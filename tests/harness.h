@@ -64,6 +64,22 @@ static void th_no_gpu(const char* file, int line) {
 }
 #define NEED_GPU(have) do { if (!(have)) { th_no_gpu(__FILE__, __LINE__); return; } } while (0)
 
+// TIPCAP_TEST_SMALL=1 (compute-sanitizer runs, scripts/gpu-session.sh): the GPU tests leave out
+// every shape with a buffer of more than TEST_SMALL_ELEMS elements. test_leaves_out(elems, what)
+// says whether to leave this one out, and names it when it does.
+#define TEST_SMALL_ELEMS ((size_t)1 << 17)
+__attribute__((unused, format(printf, 2, 3)))
+static int test_leaves_out(size_t elems, const char* fmt, ...) {
+    if (elems <= TEST_SMALL_ELEMS || !th_env_flag("TIPCAP_TEST_SMALL")) return 0;
+    printf("  TIPCAP_TEST_SMALL=1: left out ");
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf(" (%zu elements > %zu)\n", elems, TEST_SMALL_ELEMS);
+    return 1;
+}
+
 #define RUN(fn) th_run(#fn, fn)
 __attribute__((unused))
 static void th_run(const char* name, void (*fn)(void)) {

@@ -260,6 +260,8 @@ static void cached_vs_cpu(DType act, double tol) {
                  act_name(act), s->B, s->Tn, s->past, s->Tmax, s->C, s->H, s->C / s->H,
                  s->misalign ? " misaligned" : "");
         const size_t n_cache = (size_t)s->B * s->Tmax * s->C, n_out = (size_t)s->B * s->Tn * s->C;
+        const size_t n_qkv = (size_t)s->B * s->Tn * 3 * s->C;
+        if (test_leaves_out(n_cache > n_qkv ? n_cache : n_qkv, "%s", what)) continue;
         CachedInputs in;
         cached_inputs_make(&in, s, act);
         float* ref_out = nan_floats(n_out);
@@ -302,6 +304,8 @@ static void test_rows_gather(void) {
         for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
             const GatherCase* s = &cases[c];
             const size_t n_src = (size_t)s->n_src * s->row, n_dst = (size_t)s->n * s->row;
+            if (test_leaves_out(n_src > n_dst ? n_src : n_dst, "rows gather n_src=%d n=%d row=%d", s->n_src, s->n, s->row))
+                continue;
             const size_t n_buf = n_dst + s->offset + 1;  // one guard element after the rows too
             float* src = random_floats(n_src, -3, 3);
             round_to_act((DType)a, src, n_src);
@@ -428,6 +432,7 @@ static void topk_vs_cpu(DType act) {
     NEED_GPU(be);
     for (size_t c = 0; c < sizeof cuda_topk_cases / sizeof *cuda_topk_cases; c++) {
         const TopkCase* s = &cuda_topk_cases[c];
+        if (test_leaves_out((size_t)s->N * s->Vp, "top-k N=%d V=%d Vp=%d k=%d", s->N, s->V, s->Vp, s->k)) continue;
         const size_t n_out = (size_t)s->N * s->k;
         float* z = topk_logits(s, act);
         float* ref_v = nan_floats(n_out);
