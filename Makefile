@@ -255,6 +255,15 @@ install: all
 	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
 	cp -r $(addprefix data/,$(INSTALL_DATA)) $(DESTDIR)$(PREFIX)/share/tipcap/
 
+# ---------------------------------------------------------------- GPU sessions (docs/BUILD.md)
+# `make check-require-gpu`: on a machine without a GPU, every GPU test program skips its GPU
+# cases, and fails them with TIPCAP_REQUIRE_GPU=1.
+check-require-gpu: check-host-deps
+	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-require-gpu needs nvcc (the CUDA toolkit)"; exit 1; fi
+	@$(MAKE) --no-print-directory $(GPU_TEST_BINS)
+	@tests/check-require-gpu.sh $(GPU_TEST_BINS)
+.PHONY: check-require-gpu
+
 clean:
 	rm -rf $(BUILD) $(BIN)
 
