@@ -122,4 +122,4 @@ glibc=$(for f in "$root"/lib/*.so.* "$root/bin/pkg-config"; do objdump -T "$f"; 
 mkdir -p "$(dirname "$out")"
 tar -C "$stage" -cf - gpu-bundle | xz -T2 -9 > "$out.tmp"
 mv "$out.tmp" "$out"
-echo "gpu-bundle: $out: $(du -k "$out" | cut -f1) KiB ($(du -sk "$root" | cut -f1) KiB unpacked, $(ls "$root/lib" | grep -c '\.so\.') libraries, needs glibc >= $glibc)"
+echo "gpu-bundle: $out: $(du -k "$out" | cut -f1) KiB ($(du -sk "$root" | cut -f1) KiB unpacked, $(find "$root/lib" -name '*.so.*' | wc -l) libraries, needs glibc >= $glibc)"
