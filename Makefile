@@ -224,8 +224,9 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
+# tests/test_gpu_session.sh: scripts/gpu-session.sh's dry run and its stop without a GPU (1 s)
 test-run: check-host-deps $(PROGRAM_BINS) $(TEST_BINS)
-	@tests/run.sh $(TEST_BINS)
+	@tests/run.sh $(TEST_BINS) tests/test_gpu_session.sh
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run
