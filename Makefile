@@ -224,9 +224,12 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-# tests/test_gpu_session.sh: scripts/gpu-session.sh's dry run and its stop without a GPU (1 s)
+# tests/test_gpu_session.sh: scripts/gpu-session.sh's dry run and its stop without a GPU (1 s).
+# The tests of the grid-stride kernels run again with every grid capped at 2 blocks, so that each
+# loop takes more than one pass over their arrays (kernels/cuda_utils.cuh).
 test-run: check-host-deps $(PROGRAM_BINS) $(TEST_BINS)
-	@tests/run.sh $(TEST_BINS) tests/test_gpu_session.sh
+	@tests/run.sh $(TEST_BINS) tests/test_gpu_session.sh \
+	  TIPCAP_EMU_MAX_BLOCKS=2 $(addprefix $(BUILD)/tests/,$(GRID_STRIDE_TESTS))
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run

@@ -296,6 +296,9 @@ typedef struct {
 static void test_rows_gather(void) {
     const GatherCase cases[] = {
         {1, 1, 1, 0}, {7, 9, 7, 1}, {4, 3, 64, 0}, {6, 5, 1000, 0}, {3, 11, 33, 1}, {5, 1, 8, 2},
+        // rows of more than 512 words (16-byte words in fp32, 4 and 2 bytes unaligned), so that the
+        // column loop takes several passes under TIPCAP_EMU_MAX_BLOCKS=2
+        {4, 3, 2304, 0}, {3, 4, 3001, 1},
     };
     NEED_GPU(cuda_backend(DTYPE_F32));
     Backend* cpu = backend_cpu_create();
