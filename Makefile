@@ -281,6 +281,11 @@ check-require-gpu: check-host-deps
 	@tests/check-require-gpu.sh $(GPU_TEST_BINS)
 .PHONY: gpu-bundle gpu-session-programs check-require-gpu
 
+# Mutants of every grid-stride loop's step: each must fail its kernel's tests (tests/check-grid-stride.sh).
+check-grid-stride: check-host-deps
+	@tests/check-grid-stride.sh
+.PHONY: check-grid-stride
+
 clean:
 	rm -rf $(BUILD) $(BIN)
 
