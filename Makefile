@@ -17,18 +17,25 @@ comma := ,
 Q := $(if $(filter 1,$(V)),,@)
 
 # ---------------------------------------------------------------- probes
-pkg_found = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
+# DEPS_PREFIX=DIR: HDF5, cJSON, OpenBLAS, LAPACKE, libstemmer and the cudnn-frontend headers from
+# DIR (an unpacked `make gpu-bundle`, docs/BUILD.md), read with its own pkg-config and found at
+# run time through the programs' rpath.
+DEPS := $(if $(DEPS_PREFIX),$(abspath $(DEPS_PREFIX)))
+PKG_CONFIG := $(if $(DEPS),PKG_CONFIG_PATH=$(DEPS)/lib/pkgconfig $(DEPS)/bin/pkg-config,pkg-config)
+DEPS_CFLAGS := $(if $(DEPS),-isystem $(DEPS)/include)
+DEPS_LDFLAGS := $(if $(DEPS),-L$(DEPS)/lib -Wl$(comma)-rpath$(comma)$(DEPS)/lib)
+pkg_found = $(shell $(PKG_CONFIG) --exists $(1) 2>/dev/null && echo yes)
 deb_hdf5 := libhdf5-dev
 deb_libcjson := libcjson-dev
 deb_openblas := libopenblas-dev
 deb_lapacke := liblapacke-dev
 HOST_PKGS := hdf5 libcjson openblas lapacke
 MISSING_DEBS := $(foreach p,$(HOST_PKGS),$(if $(call pkg_found,$(p)),,$(deb_$(p))))
-MISSING_DEBS += $(if $(wildcard /usr/include/libstemmer.h),,libstemmer-dev)
+MISSING_DEBS += $(if $(wildcard /usr/include/libstemmer.h $(if $(DEPS),$(DEPS)/include/libstemmer.h)),,libstemmer-dev)
 MISSING_DEBS := $(strip $(MISSING_DEBS))
 FOUND_PKGS := $(foreach p,$(HOST_PKGS),$(if $(call pkg_found,$(p)),$(p)))
-PKG_CFLAGS := $(if $(FOUND_PKGS),$(shell pkg-config --cflags $(FOUND_PKGS)))
-PKG_LIBS := $(if $(FOUND_PKGS),$(shell pkg-config --libs $(FOUND_PKGS)))
+PKG_CFLAGS := $(DEPS_CFLAGS) $(if $(FOUND_PKGS),$(shell $(PKG_CONFIG) --cflags $(FOUND_PKGS)))
+PKG_LIBS := $(DEPS_LDFLAGS) $(if $(FOUND_PKGS),$(shell $(PKG_CONFIG) --libs $(FOUND_PKGS)))
 
 # MPI through mpicc (Open MPI's --showme, MPICH's -show)
 HAVE_MPI :=
@@ -50,7 +57,7 @@ ifneq ($(NO_CUDA),1)
     CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
     CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/targets/x86_64-linux/lib))
     probe_lib = $(firstword $(foreach d,$(CUDA_LIBDIR) /usr/lib/x86_64-linux-gnu /usr/local/lib,$(wildcard $(d)/lib$(1).so)))
-    probe_hdr = $(firstword $(foreach d,$(CUDA_HOME)/include /usr/include /usr/local/include,$(wildcard $(d)/$(1))))
+    probe_hdr = $(firstword $(foreach d,$(CUDA_HOME)/include /usr/include /usr/local/include $(if $(DEPS),$(DEPS)/include),$(wildcard $(d)/$(1))))
     HAVE_CUDNN := $(if $(filter 1,$(NO_CUDNN)),,$(if $(and $(call probe_hdr,cudnn.h),$(call probe_lib,cudnn)),yes))
     HAVE_NCCL := $(if $(filter 1,$(NO_NCCL)),,$(if $(and $(call probe_hdr,nccl.h),$(call probe_lib,nccl)),yes))
     # the optional cuDNN attention needs the header-only cudnn-frontend too (scripts/install-deps.sh)
@@ -59,7 +66,7 @@ ifneq ($(NO_CUDA),1)
 endif
 
 ifeq ($(MAKELEVEL),0)
-  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
+  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(DEPS), deps=$(DEPS))$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
 endif
 
 # ---------------------------------------------------------------- flags
@@ -173,7 +180,7 @@ define program_rule
 $(BIN)/$(1): $(call obj,$($(1)_SRCS)) $(if $(filter tipcap-eval,$(1)),$(EVAL_LIB),$(LIB) $(if $(HAVE_CUDA),$(CUDA_LIB),$(call obj,$(NOCUDA_SRCS))))
 	@mkdir -p $$(@D)
 	@echo '  LD   $$@'
-	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
+	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(if $(filter tipcap-eval,$(1)),$(DEPS_LDFLAGS) $(shell $(PKG_CONFIG) --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -251,8 +258,12 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
+# tests/test_gpu_session.sh: scripts/gpu-session.sh's dry run and its stop without a GPU (1 s).
+# The tests of the grid-stride kernels run again with every grid capped at 2 blocks, so that each
+# loop takes more than one pass over their arrays (kernels/cuda_utils.cuh).
 test-run: check-host-deps $(PROGRAM_BINS) $(EMU_PROGRAM_BINS) $(TEST_BINS)
-	@tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
+	@tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS) tests/test_gpu_session.sh \
+	  TIPCAP_EMU_MAX_BLOCKS=2 $(addprefix $(BUILD)/tests/,$(GRID_STRIDE_TESTS))
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run
@@ -288,6 +299,26 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/tipcap
 	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(PREFIX)/bin/
 	cp -r $(addprefix data/,$(INSTALL_DATA)) $(DESTDIR)$(PREFIX)/share/tipcap/
+
+# ---------------------------------------------------------------- GPU sessions (docs/BUILD.md)
+# `make gpu-bundle`: what a GPU machine may lack, packed from this machine for DEPS_PREFIX;
+# `make gpu-session-programs`: what scripts/gpu-session.sh runs; `make check-require-gpu`: on a
+# machine without a GPU, every GPU test program skips its GPU cases, and fails them with
+# TIPCAP_REQUIRE_GPU=1.
+GPU_BUNDLE := $(BUILD)/gpu-bundle.tar.xz
+gpu-bundle:
+	@scripts/gpu-bundle.sh $(GPU_BUNDLE)
+gpu-session-programs: check-host-deps $(PROGRAM_BINS) $(GPU_TEST_BINS) bench
+check-require-gpu: check-host-deps
+	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-require-gpu needs nvcc (the CUDA toolkit)"; exit 1; fi
+	@$(MAKE) --no-print-directory $(GPU_TEST_BINS)
+	@tests/check-require-gpu.sh $(GPU_TEST_BINS)
+.PHONY: gpu-bundle gpu-session-programs check-require-gpu
+
+# Mutants of every grid-stride loop's step: each must fail its kernel's tests (tests/check-grid-stride.sh).
+check-grid-stride: check-host-deps
+	@tests/check-grid-stride.sh
+.PHONY: check-grid-stride
 
 clean:
 	rm -rf $(BUILD) $(BIN)

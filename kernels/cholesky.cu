@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "kernels/cholesky.h"
+#include "kernels/cuda_utils.cuh"
 
 // Full unrolling keeps the small per-thread arrays in registers on the GPU; the host compiler
 // of the emulation has its own heuristics and does not know the pragma.
@@ -350,8 +351,8 @@ static int policy_run(float* L, const float* A, int batch, int D, int batched, c
     for (int pending = rc == 0 ? batch : 0; pending > 0;) {
         cudaCheck(cudaMemcpy(s.jitter, jitter, batch * sizeof(float), cudaMemcpyHostToDevice));
         size_t n = (size_t)batch * stride;
-        LAUNCH(chol_copy_lower_kernel, (int)CEIL_DIV(n < ((size_t)1 << 20) ? n : ((size_t)1 << 20), (size_t)256), 256, 0,
-               L, A, batch, D, s.jitter);
+        LAUNCH(chol_copy_lower_kernel, (int)grid_stride_blocks(CEIL_DIV(n, (size_t)256), 4096), 256, 0, L, A, batch, D,
+               s.jitter);
         cudaCheckLaunch();
         if (batched) cholesky_batched_factor_f32_cuda(L, batch, D, s.info);
         else cholesky_factor_f32_cuda(L, D, s.info);

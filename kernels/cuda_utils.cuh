@@ -4,12 +4,33 @@
 #pragma once
 #include "kernels/cuda_common.cuh"
 
+#ifdef TIPCAP_CUDA_EMU
+#include <stdlib.h>
+
+#include "common/check.h"
+#endif
+
+// The grid of a grid-stride launch that needs `needed` blocks for one pass, at most `cap`. Under
+// the emulation TIPCAP_EMU_MAX_BLOCKS=N lowers every cap to N, so that the small arrays of the
+// tests run each loop's later passes (make test runs the kernel tests so, with N = 2).
+static inline size_t grid_stride_blocks(size_t needed, size_t cap) {
+#ifdef TIPCAP_CUDA_EMU
+    const char* env = getenv("TIPCAP_EMU_MAX_BLOCKS");
+    if (env && *env) {
+        char* end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1) FATAL("TIPCAP_EMU_MAX_BLOCKS=%s is not a positive number of blocks", env);
+        if ((size_t)v < cap) cap = (size_t)v;
+    }
+#endif
+    return needed < 1 ? 1 : needed > cap ? cap : needed;
+}
+
 // Blocks for a grid-stride loop over n elements: enough to fill any current GPU, capped so that
 // each thread takes several elements of a large array.
 #define ELEMENTWISE_THREADS 256
 static inline int elementwise_blocks(size_t n) {
-    size_t blocks = (n + ELEMENTWISE_THREADS - 1) / ELEMENTWISE_THREADS;
-    return (int)(blocks < 1 ? 1 : blocks > 2048 ? 2048 : blocks);
+    return (int)grid_stride_blocks(CEIL_DIV(n, (size_t)ELEMENTWISE_THREADS), 2048);
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

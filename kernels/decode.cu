@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "common/check.h"
+#include "kernels/cuda_utils.cuh"
 #include "kernels/decode.h"
 
 #define FULL_MASK 0xffffffffu
@@ -207,9 +208,8 @@ __global__ void rows_gather_kernel(W* dst, const W* src, const int* idx, int n, 
 template <typename W>
 static void rows_gather_launch(void* dst, const void* src, const int* idx, int n, size_t row_bytes) {
     const size_t row_words = row_bytes / sizeof(W);
-    size_t column_blocks = CEIL_DIV(row_words, (size_t)GATHER_THREADS);
-    if (column_blocks > 4096) column_blocks = 4096;
-    const dim3 grid((unsigned)column_blocks, n < 65535 ? n : 65535);
+    const dim3 grid((unsigned)grid_stride_blocks(CEIL_DIV(row_words, (size_t)GATHER_THREADS), 4096),
+                    (unsigned)grid_stride_blocks((size_t)n, 65535));
     LAUNCH((rows_gather_kernel<W>), grid, GATHER_THREADS, 0, (W*)dst, (const W*)src, idx, n, row_words);
     cudaCheckLaunch();
 }

@@ -9,6 +9,7 @@
 // Every sum runs in a fixed order: no atomics, deterministic results.
 #include <stdint.h>
 
+#include "kernels/cuda_utils.cuh"
 #include "kernels/gap_sample.h"
 #include "kernels/philox.h"
 
@@ -75,12 +76,6 @@ UNROLL
             if (i < D) y[(size_t)b * D + i] = t[(size_t)b * D + i] + mu[i] + acc[r][c];
         }
     }
-}
-
-// Sum over the warp, the same total in every lane (fixed butterfly order: deterministic).
-__device__ float warp_sum(float v) {
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    return v;
 }
 
 // x[b,:] = y[b,:] / ||y[b,:]|| in place (x holds y); norm[b] = ||y[b,:]||. A warp per row,
@@ -174,14 +169,13 @@ void gap_sample_forward_cuda(float* x, float* z, float* norm, const float* t, co
                              int D, uint64_t seed, uint64_t stream, uint64_t row0) {
     if (B <= 0 || D <= 0) return;
     size_t n = (size_t)B * D;
-    size_t noise_blocks = CEIL_DIV(n, (size_t)256);
-    LAUNCH(gap_noise_kernel, (int)(noise_blocks < GAP_MAX_BLOCKS ? noise_blocks : GAP_MAX_BLOCKS), 256, 0, z, n, seed,
+    LAUNCH(gap_noise_kernel, (int)grid_stride_blocks(CEIL_DIV(n, (size_t)256), GAP_MAX_BLOCKS), 256, 0, z, n, seed,
            stream, row0 * (uint64_t)D);
     cudaCheckLaunch();
     LAUNCH(gap_trmm_add_kernel, dim3(CEIL_DIV(D, GAP_TILE), CEIL_DIV(B, GAP_TILE)), dim3(16, 16),
            2 * GAP_TILE * GAP_LD * sizeof(float), x, z, t, mu, L, B, D);
     cudaCheckLaunch();
-    int row_blocks = min(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
+    int row_blocks = (int)grid_stride_blocks(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
     LAUNCH(gap_normalize_kernel, row_blocks, GAP_ROW_THREADS, 0, x, norm, B, D);
     cudaCheckLaunch();
 }
@@ -190,7 +184,7 @@ void gap_sample_backward_cuda(float* dt, float* dmu, float* dL, const float* dx,
                               const float* norm, int B, int D, float* dy_scratch) {
     if (B <= 0 || D <= 0) return;
     float* dy = dt ? dt : dy_scratch;
-    int row_blocks = min(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
+    int row_blocks = (int)grid_stride_blocks(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
     LAUNCH(gap_dy_kernel, row_blocks, GAP_ROW_THREADS, 0, dy, dx, x, norm, B, D);
     cudaCheckLaunch();
     if (dmu) {

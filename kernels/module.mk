@@ -38,3 +38,8 @@ TESTS += test_cholesky test_gap_sample
 GPU_TESTS += test_cholesky test_gap_sample
 test_cholesky_SRCS := tests/test_cholesky.c
 test_gap_sample_SRCS := tests/test_gap_sample.c
+
+# The tests of the kernels with grid-stride loops (adamw, add, cast, gelu, random, reduce,
+# cholesky's copy, decode's rows gather, gap_sample): make test runs them a second time with
+# TIPCAP_EMU_MAX_BLOCKS=2, so that every loop takes more than one pass (kernels/cuda_utils.cuh).
+GRID_STRIDE_TESTS := test_ops test_cholesky test_decode test_gap_sample

@@ -12,8 +12,7 @@
 
 // The number of blocks depends on n alone, so the order of the sums does too.
 static int sum_squares_blocks(size_t n) {
-    size_t blocks = (n + SUM_SQUARES_THREADS * 8 - 1) / (SUM_SQUARES_THREADS * 8);
-    return (int)(blocks < 1 ? 1 : blocks > SUM_SQUARES_MAX_BLOCKS ? SUM_SQUARES_MAX_BLOCKS : blocks);
+    return (int)grid_stride_blocks(CEIL_DIV(n, (size_t)SUM_SQUARES_THREADS * 8), SUM_SQUARES_MAX_BLOCKS);
 }
 
 size_t sum_squares_scratch_floats(size_t n) { return (size_t)sum_squares_blocks(n); }

@@ -1,7 +1,9 @@
 // Test harness: one small program per area, each case a function run with RUN(case).
 //   CHECK(cond, fmt, ...)   records a failure of the current case and carries on
 //   REQUIRE(cond, fmt, ...) records a failure and leaves the case
-//   SKIP(fmt, ...)          leaves the case as skipped (a GPU test without a GPU, a missing oracle)
+//   SKIP(fmt, ...)          leaves the case as skipped (a missing oracle, a build without an option)
+//   NEED_GPU(have)          leaves the case unless `have` (a CUDA backend or device was found):
+//                           see th_no_gpu for when that is a skip and when a failure
 // main() ends with `return test_summary();`, which prints "N passed, N failed, N skipped" and
 // returns non-zero on any failure. tests/run.sh runs every program and adds the counts up.
 #pragma once
@@ -35,6 +37,48 @@ static void th_fail(const char* file, int line, const char* fmt, ...) {
 #define CHECK(cond, ...) do { if (!(cond)) th_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 #define REQUIRE(cond, ...) do { if (!(cond)) { th_fail(__FILE__, __LINE__, __VA_ARGS__); return; } } while (0)
 #define SKIP(...) do { th_case_skipped = 1; printf("SKIP %s: ", th_case_name); printf(__VA_ARGS__); printf("\n"); return; } while (0)
+
+// An environment flag: set, not empty and not "0".
+__attribute__((unused))
+static int th_env_flag(const char* name) {
+    const char* v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+// A case that needs the CUDA backend (or a device) and has none. Under the CUDA emulation
+// (make test) that is a failure: the emulated backend is always there. Against real CUDA (built
+// with TIPCAP_TEST_GPU, make test-gpu) it is a skip, or a failure when TIPCAP_REQUIRE_GPU=1, so
+// that a run meant for a GPU cannot pass by skipping its GPU cases.
+__attribute__((unused))
+static void th_no_gpu(const char* file, int line) {
+#ifdef TIPCAP_TEST_GPU
+    if (!th_env_flag("TIPCAP_REQUIRE_GPU")) {
+        th_case_skipped = 1;
+        printf("SKIP %s: no CUDA GPU (with TIPCAP_REQUIRE_GPU=1 this is a failure)\n", th_case_name);
+        return;
+    }
+    th_fail(file, line, "no CUDA GPU, and TIPCAP_REQUIRE_GPU=1 requires one");
+#else
+    th_fail(file, line, "the emulated CUDA backend could not be created");
+#endif
+}
+#define NEED_GPU(have) do { if (!(have)) { th_no_gpu(__FILE__, __LINE__); return; } } while (0)
+
+// TIPCAP_TEST_SMALL=1 (compute-sanitizer runs, scripts/gpu-session.sh): the GPU tests leave out
+// every shape with a buffer of more than TEST_SMALL_ELEMS elements. test_leaves_out(elems, what)
+// says whether to leave this one out, and names it when it does.
+#define TEST_SMALL_ELEMS ((size_t)1 << 17)
+__attribute__((unused, format(printf, 2, 3)))
+static int test_leaves_out(size_t elems, const char* fmt, ...) {
+    if (elems <= TEST_SMALL_ELEMS || !th_env_flag("TIPCAP_TEST_SMALL")) return 0;
+    printf("  TIPCAP_TEST_SMALL=1: left out ");
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf(" (%zu elements > %zu)\n", elems, TEST_SMALL_ELEMS);
+    return 1;
+}
 
 #define RUN(fn) th_run(#fn, fn)
 __attribute__((unused))

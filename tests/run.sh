@@ -2,7 +2,7 @@
 # Runs test programs and adds their counts up. Each program prints its cases and ends with
 # "N passed, N failed, N skipped"; a program that crashes or prints no summary counts as one
 # failure. Ends with one line "N passed, N failed, N skipped"; exits non-zero on any failure.
-# usage: tests/run.sh PROGRAM...
+# usage: tests/run.sh [VAR=VALUE | PROGRAM]...   (VAR=VALUE: set for the programs after it)
 set -u
 # OpenMP threads spin after each parallel region and take the CPU from the CUDA emulation's worker
 # threads (kernels/emu/README.md): tests wait passively unless told otherwise.
@@ -10,8 +10,15 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 # OpenBLAS's idle threads spin likewise unless told to sleep at once (common/runtime.h).
 export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 passed=0 failed=0 skipped=0
+settings=
 for prog in "$@"; do
-    name=$(basename "$prog")
+    if [[ $prog == *=* ]]; then
+        export "${prog?}"
+        settings="$settings $prog"
+        continue
+    fi
+    name=$(basename "$prog")${settings:+ ($settings)}
+    name=${name/( /(}
     echo "== $name"
     log=$(mktemp)
     "$prog" 2>&1 | tee "$log"

@@ -36,10 +36,7 @@ static float bits_float(uint32_t u) {
     return f;
 }
 
-#define NEED_DEVICE()                                                 \
-    do {                                                              \
-        if (!etk_emulated() && etk_device_count() == 0) SKIP("no GPU"); \
-    } while (0)
+#define NEED_DEVICE() NEED_GPU(etk_emulated() || etk_device_count() > 0)
 #ifdef TIPCAP_TEST_GPU
 #define EMULATION_ONLY() SKIP("checks the emulation itself")
 #else

@@ -156,7 +156,7 @@ static void check_covariance(int use_cuda) {
 
 static void test_cpu_covariance_100k(void) { check_covariance(0); }
 static void test_cuda_covariance_100k(void) {
-    if (!cuda_backend()) SKIP("no CUDA device (backend_cuda_create)");
+    NEED_GPU(cuda_backend());
     check_covariance(1);
 }
 
@@ -214,7 +214,7 @@ static void check_shape(int B, int D, uint64_t row0, int with_dt) {
 }
 
 static void test_cuda_matches_cpu(void) {
-    if (!cuda_backend()) SKIP("no CUDA device (backend_cuda_create)");
+    NEED_GPU(cuda_backend());
     check_shape(1, 1, 0, 1);
     check_shape(3, 37, 17, 1);
     check_shape(70, 100, 0, 0);

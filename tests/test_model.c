@@ -190,7 +190,7 @@ static void test_frozen_decoder(void) {
 // The CUDA backend (emulated, or the GPU in make test-gpu) against the CPU on the same model and batch.
 static void compare_backends(DType act) {
     Backend* gpu = backend_cuda_create(act);
-    if (!gpu) SKIP("no CUDA backend (no GPU)");
+    NEED_GPU(gpu);
     uint64_t seed = test_seed() + 9;
     Backend* cpu = backend_cpu_create();
     // bf16 keeps 8 bits of mantissa per activation: moderate weights keep the tiny model (C = 8)
@@ -294,7 +294,7 @@ static void test_cached_decoding_cpu(void) {
 
 static void test_cached_decoding_cuda(void) {
     Backend* be = backend_cuda_create(DTYPE_F32);
-    if (!be) SKIP("no CUDA backend (no GPU)");
+    NEED_GPU(be);
     check_cached_decoding(be);
     be->destroy(be);
 }
@@ -420,7 +420,7 @@ static void test_beam_matches_brute_force(void) {
 // Greedy captions on the CUDA backend equal the CPU's in fp32.
 static void test_cuda_greedy_matches_cpu(void) {
     Backend* gpu = backend_cuda_create(DTYPE_F32);
-    if (!gpu) SKIP("no CUDA backend (no GPU)");
+    NEED_GPU(gpu);
     uint64_t seed = test_seed() + 23;
     Backend* cpu = backend_cpu_create();
     Model* mc = tiny_model(cpu, 0, seed);
