@@ -55,8 +55,17 @@ ifneq ($(NO_CUDA),1)
     HAVE_NCCL := $(if $(filter 1,$(NO_NCCL)),,$(if $(and $(call probe_hdr,nccl.h),$(call probe_lib,nccl)),yes))
     # the optional cuDNN attention needs the header-only cudnn-frontend too (scripts/install-deps.sh)
     HAVE_CUDNN_FRONTEND := $(if $(and $(HAVE_CUDNN),$(call probe_hdr,cudnn_frontend.h)),yes)
+    # cuobjdump (tests read the fat binaries): the toolkit's, or PyPI's nvidia-cuda-cuobjdump (install-deps.sh --python)
+    CUOBJDUMP := $(or $(shell command -v cuobjdump 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/cuobjdump),$(firstword \
+                 $(shell python3 -c 'import glob, nvidia; print(*[f for p in nvidia.__path__ for f in glob.glob(p + "/*/bin/cuobjdump")])' 2>/dev/null)))
   endif
 endif
+
+# Settings that objects depend on beyond their sources (the architectures, the tools found): the file
+# is rewritten only when they change, so that what depends on it is rebuilt then.
+CONFIG_STAMP := $(BUILD)/gen/config
+config_line := GPU_ARCH=$(GPU_ARCH) cuda=$(HAVE_CUDA) cuobjdump=$(CUOBJDUMP)
+$(shell mkdir -p $(BUILD)/gen && { echo '$(config_line)' | cmp -s - $(CONFIG_STAMP) || echo '$(config_line)' > $(CONFIG_STAMP); })
 
 ifeq ($(MAKELEVEL),0)
   $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))

@@ -2,7 +2,8 @@
 # Installs what tipcap's build and tests need on Debian or Ubuntu; idempotent.
 #   scripts/install-deps.sh           install whatever is missing (apt-get as root, else print the command)
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
-#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors)
+#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors) and,
+#                                     where nvcc has no cuobjdump beside it, cuobjdump
 # `make test` and `make demo` run it by themselves when a probe fails.
 set -u
 mode=install
@@ -11,7 +12,7 @@ for arg in "$@"; do
     case "$arg" in
         --check) mode=check ;;
         --python) python_oracles=1 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -72,6 +73,13 @@ if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
         echo "install-deps: pip-installing the Python test oracles (numpy, h5py, safetensors)"
         python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors \
             || echo "install-deps: pip failed; tests that need these oracles will be skipped"
+    fi
+    # cuobjdump reads the CUDA library's fat binaries (tests/test_cuda_build.c); some toolkits lack it
+    if [ -x "$cuda_home/bin/nvcc" ] && ! command -v cuobjdump >/dev/null && [ ! -x "$cuda_home/bin/cuobjdump" ] \
+        && ! python3 -c 'import glob, nvidia, sys; sys.exit(not any(glob.glob(p + "/*/bin/cuobjdump") for p in nvidia.__path__))' 2>/dev/null; then
+        echo "install-deps: pip-installing cuobjdump (nvidia-cuda-cuobjdump)"
+        python3 -m pip install --quiet --disable-pip-version-check nvidia-cuda-cuobjdump==13.5.37 \
+            || echo "install-deps: pip failed; tests/test_cuda_build.c will fail without cuobjdump"
     fi
 fi
 exit 0

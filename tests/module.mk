@@ -7,3 +7,12 @@ test_common_SRCS := tests/test_common.c
 .PHONY: check-torch-oracle
 check-torch-oracle:
 	@scripts/check-torch-oracle
+
+# The CUDA library's fat binaries (PTX beside the SASS), read with cuobjdump after the library is built.
+TESTS += test_cuda_build
+test_cuda_build_SRCS := tests/test_cuda_build.c
+$(BUILD)/obj/tests/test_cuda_build.o: $(CONFIG_STAMP)
+$(BUILD)/obj/tests/test_cuda_build.o: CPPFLAGS += -DTIPCAP_CUOBJDUMP='"$(CUOBJDUMP)"' -DTIPCAP_CUDA_LIB='"$(BUILD)/libtipcap_cuda.a"'
+ifneq ($(HAVE_CUDA),)
+test-run: $(BUILD)/libtipcap_cuda.a
+endif
