@@ -61,14 +61,14 @@ ifneq ($(NO_CUDA),1)
   endif
 endif
 
-# Settings that objects depend on beyond their sources (the architectures, the tools found): the file
-# is rewritten only when they change, so that what depends on it is rebuilt then.
-CONFIG_STAMP := $(BUILD)/gen/config
-config_line := GPU_ARCH=$(GPU_ARCH) cuda=$(HAVE_CUDA) cuobjdump=$(CUOBJDUMP)
-$(shell mkdir -p $(BUILD)/gen && { echo '$(config_line)' | cmp -s - $(CONFIG_STAMP) || echo '$(config_line)' > $(CONFIG_STAMP); })
+# Settings that files depend on beyond their sources: write_stamp(file, value) rewrites the file only
+# when the value changes, so that what depends on it is rebuilt then.
+write_stamp = $(shell mkdir -p $(dir $(1)) && { echo '$(2)' | cmp -s - $(1) || echo '$(2)' > $(1); })
+GPU_ARCH_STAMP := $(BUILD)/gen/gpu-arch
+$(call write_stamp,$(GPU_ARCH_STAMP),$(GPU_ARCH) cuda=$(HAVE_CUDA))
 
 ifeq ($(MAKELEVEL),0)
-  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
+  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) + compute_$(GPU_PTX_ARCH) PTX) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
 endif
 
 # ---------------------------------------------------------------- flags
@@ -81,7 +81,11 @@ CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
-NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
+# SASS for each GPU_ARCH, and the PTX of the newest beside it: the driver compiles that PTX for a device
+# that no SASS runs on (SASS runs only within its major version: compute_90 PTX serves 10.x and 12.x).
+GPU_PTX_ARCH := $(lastword $(shell printf '%s\n' $(GPU_ARCH) | sort -n))
+NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(GPU_PTX_ARCH),code=compute_$(GPU_PTX_ARCH)
 NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_CUDNN_FRONTEND),-DTIPCAP_HAVE_CUDNN_FRONTEND) \
              $(if $(HAVE_NCCL),-DTIPCAP_HAVE_NCCL)
 NVCCFLAGS := -std=c++17 -O3 -g -lineinfo $(NVCC_GENCODE) -I. $(PKG_CFLAGS) $(NVCC_DEFS) \
@@ -141,7 +145,7 @@ $(BUILD)/emu/%.o: %.cpp
 	@mkdir -p $(@D)
 	@echo '  EMU  $<'
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
-$(BUILD)/cuda/%.o: %.cu
+$(BUILD)/cuda/%.o: %.cu $(GPU_ARCH_STAMP)
 	@mkdir -p $(@D)
 	@echo '  NVCC $<'
 	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
@@ -240,7 +244,7 @@ test-gpu-run: check-host-deps
 
 # Compiles every .cu with nvcc for each GPU_ARCH, warnings as errors; runs nothing.
 CHECK_CUDA_OBJS := $(patsubst %.cu,$(BUILD)/check-cuda/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/check-cuda/%.o,$(CUDA_ONLY_SRCS))
-$(BUILD)/check-cuda/%.o: %.cu
+$(BUILD)/check-cuda/%.o: %.cu $(GPU_ARCH_STAMP)
 	@mkdir -p $(@D)
 	@echo '  NVCC $< (check)'
 	$(Q)$(NVCC) $(filter-out -Werror all-warnings,$(NVCCFLAGS)) -Werror all-warnings -Xcompiler -Werror -c $< -o $@
@@ -251,7 +255,7 @@ $(BUILD)/check-cuda/%.o: %.cpp
 check-cuda:
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-cuda needs nvcc (the CUDA toolkit)"; exit 1; fi
 	@$(MAKE) --no-print-directory $(CHECK_CUDA_OBJS)
-	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) without warnings"
+	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) + compute_$(GPU_PTX_ARCH) PTX without warnings"
 
 demo: deps
 	@$(MAKE) --no-print-directory programs
