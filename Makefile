@@ -12,6 +12,9 @@ CC := gcc
 CXX := g++
 WERROR ?= 0
 GPU_ARCH ?= 80 90
+# The newest of GPU_ARCH: its PTX goes beside the SASS, and the driver compiles it for a device that no
+# SASS runs on (SASS runs only within its major version: compute_90 PTX serves 10.x and 12.x)
+GPU_PTX_ARCH := $(lastword $(shell printf '%s\n' $(GPU_ARCH) | sort -n))
 comma := ,
 # V=1 prints every command
 Q := $(if $(filter 1,$(V)),,@)
@@ -81,9 +84,7 @@ CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
-# SASS for each GPU_ARCH, and the PTX of the newest beside it: the driver compiles that PTX for a device
-# that no SASS runs on (SASS runs only within its major version: compute_90 PTX serves 10.x and 12.x).
-GPU_PTX_ARCH := $(lastword $(shell printf '%s\n' $(GPU_ARCH) | sort -n))
+# SASS for each GPU_ARCH, and the PTX of the newest beside it (GPU_PTX_ARCH, above)
 NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(GPU_PTX_ARCH),code=compute_$(GPU_PTX_ARCH)
 NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_CUDNN_FRONTEND),-DTIPCAP_HAVE_CUDNN_FRONTEND) \
