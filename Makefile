@@ -84,6 +84,14 @@ CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
+# The architectures of the emulation's device profiles (kernels/emu/emu_device.cpp), and those of them
+# that only the PTX serves: no SASS of GPU_ARCH runs there (SASS runs within its major version, from
+# its minor up), and the driver compiles the PTX.
+EMU_DEVICE_ARCHS := 80 86 89 90 100 120
+CUDA_JIT_ARCH := $(shell for d in $(EMU_DEVICE_ARCHS); do sass=; for s in $(GPU_ARCH); do \
+                   [ $$((s / 10)) -eq $$((d / 10)) ] && [ $$s -le $$d ] && sass=1; done; \
+                   [ -z "$$sass" ] && [ $$d -ge $(GPU_PTX_ARCH) ] && echo $$d; done)
+PTXAS := $(CUDA_HOME)/bin/ptxas
 # SASS for each GPU_ARCH, and the PTX of the newest beside it (GPU_PTX_ARCH, above)
 NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(GPU_PTX_ARCH),code=compute_$(GPU_PTX_ARCH)
@@ -146,10 +154,20 @@ $(BUILD)/emu/%.o: %.cpp
 	@mkdir -p $(@D)
 	@echo '  EMU  $<'
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
-$(BUILD)/cuda/%.o: %.cu $(GPU_ARCH_STAMP)
+# CUDA objects, and in %.ptxas ptxas's report of their kernels (registers, spills, static shared
+# memory): for the SASS of each GPU_ARCH (nvcc -Xptxas -v), then for each device profile of the
+# emulation that only the PTX serves (CUDA_JIT_ARCH), the PTX compiled by ptxas as the driver would.
+# The emulation checks launches against it (kernels/emu/README.md); make check-cuda lists it.
+$(BUILD)/cuda/%.o $(BUILD)/cuda/%.ptxas: %.cu $(GPU_ARCH_STAMP)
 	@mkdir -p $(@D)
 	@echo '  NVCC $<'
-	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+	$(Q)keep=$$(mktemp -d) && trap 'rm -rf "$$keep"' EXIT && \
+	if ! $(NVCC) $(NVCCFLAGS) -Xptxas -v -keep -keep-dir "$$keep" -MMD -MP -c $< -o $(BUILD)/cuda/$*.o 2>"$$keep/log"; \
+	then cat "$$keep/log" >&2; exit 1; fi; \
+	grep -v -e '^ptxas info' -e ' bytes stack frame, ' "$$keep/log" >&2; \
+	for a in $(CUDA_JIT_ARCH); do \
+	  $(PTXAS) -arch=sm_$$a -v "$$keep"/*.compute_$(GPU_PTX_ARCH).ptx -o /dev/null 2>>"$$keep/log" || exit 1; done; \
+	mv "$$keep/log" $(BUILD)/cuda/$*.ptxas
 CUDA_CXXFLAGS := $(CPPFLAGS) $(NVCC_DEFS) -I$(CUDA_HOME)/include $(CXXFLAGS)
 $(BUILD)/cuda/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -166,6 +184,20 @@ $(EMU_LIB): $(EMU_OBJS)
 	@rm -f $@
 	@echo '  AR   $@'
 	$(Q)ar rcs $@ $^
+# The emulation's table of ptxas's reports (kernels/emu/ptxas_table.awk); without nvcc it is empty
+# and says so. tests/emu_test_kernels.cu is there too: the emulation checks the tests' launches.
+CUDA_PTXAS_LOGS := $(if $(HAVE_CUDA),$(patsubst %.cu,$(BUILD)/cuda/%.ptxas,$(CU_SRCS) tests/emu_test_kernels.cu))
+$(BUILD)/gen/emu_cuda_resources.cpp: kernels/emu/ptxas_table.awk $(CUDA_PTXAS_LOGS) $(GPU_ARCH_STAMP)
+	@mkdir -p $(@D)
+	@echo '  GEN  $@'
+	$(Q)awk -v sass_archs="$(GPU_ARCH)" -v ptx_arch=$(GPU_PTX_ARCH) -v have_ptxas=$(if $(HAVE_CUDA),1,0) \
+	  -f kernels/emu/ptxas_table.awk $(or $(CUDA_PTXAS_LOGS),/dev/null) > $@
+$(BUILD)/emu/gen/emu_cuda_resources.o: $(BUILD)/gen/emu_cuda_resources.cpp
+	@mkdir -p $(@D)
+	@echo '  EMU  $<'
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
+$(EMU_LIB): $(BUILD)/emu/gen/emu_cuda_resources.o
+
 $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@

@@ -28,6 +28,9 @@ template <int HD> struct AttDims {
     static constexpr int TOKEN_TILE = ATT_TILE * LD;
     static constexpr int SCORE_TILE = ATT_TILE * ATT_LS;
     static constexpr int MIN_BLOCKS = HD <= 64 ? 2 : 1;  // register cap 128 at HD 64; HD 128 would spill
+    // dynamic shared memory: forward Q, K, V tiles and P; backward four token tiles, a score tile, lse and delta
+    static constexpr size_t FORWARD_SHARED_BYTES = (3 * TOKEN_TILE + SCORE_TILE) * sizeof(float);
+    static constexpr size_t BACKWARD_SHARED_BYTES = (4 * TOKEN_TILE + SCORE_TILE + 2 * ATT_TILE) * sizeof(float);
 };
 
 // Valid keys of a batch row: key_len[b] clamped to [0, T] (all T when key_len is NULL).
@@ -109,7 +112,7 @@ attention_forward_kernel(T* out, float* lse, const T* qkv, const int* key_len, i
                          float scale) {
     using Dims = AttDims<HD>;
     constexpr int DN = Dims::DN;
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, Dims::FORWARD_SHARED_BYTES);
     float* Qs = smem;                    // [64][LD] queries of this tile
     float* Ks = Qs + Dims::TOKEN_TILE;   // [64][LD] keys of the current key tile
     float* Vs = Ks + Dims::TOKEN_TILE;   // [64][LD] values of the current key tile
@@ -197,7 +200,7 @@ attention_backward_dkdv_kernel(T* dqkv, const T* dout, const T* qkv, const float
                                const int* key_len, int seq, int C, int H, int causal, float scale) {
     using Dims = AttDims<HD>;
     constexpr int DN = Dims::DN;
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, Dims::BACKWARD_SHARED_BYTES);
     float* Ks = smem;                     // [64][LD] keys of this tile
     float* Vs = Ks + Dims::TOKEN_TILE;    // [64][LD] values of this tile
     float* Qs = Vs + Dims::TOKEN_TILE;    // [64][LD] queries of the current query tile
@@ -274,7 +277,7 @@ attention_backward_dq_kernel(T* dqkv, const T* dout, const T* qkv, const float* 
                              const int* key_len, int seq, int C, int H, int causal, float scale) {
     using Dims = AttDims<HD>;
     constexpr int DN = Dims::DN;
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, Dims::BACKWARD_SHARED_BYTES);
     float* Qs = smem;                     // [64][LD] queries of this tile
     float* dOs = Qs + Dims::TOKEN_TILE;   // [64][LD] their output gradients
     float* Ks = dOs + Dims::TOKEN_TILE;   // [64][LD] keys of the current key tile
@@ -348,7 +351,7 @@ template <typename T, int HD>
 static void attention_forward_launch(void* out, float* lse, const void* qkv, const int* key_len, int B, int T_,
                                      int C, int H, int causal) {
     using Dims = AttDims<HD>;
-    const size_t shared = (3 * Dims::TOKEN_TILE + Dims::SCORE_TILE) * sizeof(float);
+    const size_t shared = Dims::FORWARD_SHARED_BYTES;
     cudaCheck(cudaFuncSetAttribute(attention_forward_kernel<T, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    (int)shared));
     const dim3 grid(CEIL_DIV(T_, ATT_TILE), H, B);
@@ -383,7 +386,7 @@ static void attention_backward_launch(void* dqkv, const void* dout, const void* 
 
     const dim3 grid(CEIL_DIV(T_, ATT_TILE), H, B);
     const float scale = 1.0f / sqrtf((float)(C / H));
-    const size_t shared = (4 * Dims::TOKEN_TILE + Dims::SCORE_TILE + 2 * ATT_TILE) * sizeof(float);
+    const size_t shared = Dims::BACKWARD_SHARED_BYTES;
     cudaCheck(cudaFuncSetAttribute(attention_backward_dkdv_kernel<T, HD>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared));
     cudaCheck(cudaFuncSetAttribute(attention_backward_dq_kernel<T, HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
