@@ -289,6 +289,9 @@ check-cuda:
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-cuda needs nvcc (the CUDA toolkit)"; exit 1; fi
 	@$(MAKE) --no-print-directory $(CHECK_CUDA_OBJS)
 	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) + compute_$(GPU_PTX_ARCH) PTX without warnings"
+	@$(BUILD)/emu/cuda-resources > $(BUILD)/cuda-resources.tsv.tmp || { rm -f $(BUILD)/cuda-resources.tsv.tmp; exit 1; }
+	@mv $(BUILD)/cuda-resources.tsv.tmp $(BUILD)/cuda-resources.tsv
+	@echo "check-cuda: $(BUILD)/cuda-resources.tsv: $$(($$(wc -l < $(BUILD)/cuda-resources.tsv) - 1)) kernel instantiations x architectures, no register spills"
 
 demo: deps
 	@$(MAKE) --no-print-directory programs

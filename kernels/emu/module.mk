@@ -15,6 +15,16 @@ $(BUILD)/tests-gpu/test_emu: $(BUILD)/cuda/tests/emu_test_kernels.o
 check-cuda: $(BUILD)/check-cuda/tests/emu_test_kernels.o
 endif
 
+# build/emu/cuda-resources (kernels/emu/cuda_resources_main.cpp): the table `make check-cuda` writes to
+# build/cuda-resources.tsv. The whole emulation library goes in: every kernel with its DYNAMIC_SHARED.
+$(BUILD)/emu/cuda-resources: $(BUILD)/emu/kernels/emu/cuda_resources_main.o $(BUILD)/libtipcap_cuda_emu.a $(BUILD)/libtipcap.a
+	@mkdir -p $(@D)
+	@echo '  LD   $@'
+	$(Q)$(CXX) $< -Wl,--whole-archive $(BUILD)/libtipcap_cuda_emu.a -Wl,--no-whole-archive $(BUILD)/libtipcap.a -o $@ $(LDLIBS)
+ifneq ($(HAVE_CUDA),)
+check-cuda: $(BUILD)/emu/cuda-resources
+endif
+
 # `make bench-emu`: the emulation's own speed (bench/bench_emu.cu, compiled under the emulation).
 $(BIN)/bench/bench_emu: $(BUILD)/emu/bench/bench_emu.o $(BUILD)/libtipcap_cuda_emu.a $(BUILD)/libtipcap.a
 	@mkdir -p $(@D)
