@@ -12,6 +12,9 @@ CC := gcc
 CXX := g++
 WERROR ?= 0
 GPU_ARCH ?= 80 90
+# The newest of GPU_ARCH: its PTX goes beside the SASS, and the driver compiles it for a device that no
+# SASS runs on (SASS runs only within its major version: compute_90 PTX serves 10.x and 12.x)
+GPU_PTX_ARCH := $(lastword $(shell printf '%s\n' $(GPU_ARCH) | sort -n))
 comma := ,
 # V=1 prints every command
 Q := $(if $(filter 1,$(V)),,@)
@@ -62,11 +65,20 @@ ifneq ($(NO_CUDA),1)
     HAVE_NCCL := $(if $(filter 1,$(NO_NCCL)),,$(if $(and $(call probe_hdr,nccl.h),$(call probe_lib,nccl)),yes))
     # the optional cuDNN attention needs the header-only cudnn-frontend too (scripts/install-deps.sh)
     HAVE_CUDNN_FRONTEND := $(if $(and $(HAVE_CUDNN),$(call probe_hdr,cudnn_frontend.h)),yes)
+    # cuobjdump (tests read the fat binaries): the toolkit's, or PyPI's nvidia-cuda-cuobjdump (install-deps.sh --python)
+    CUOBJDUMP := $(or $(shell command -v cuobjdump 2>/dev/null),$(wildcard $(CUDA_HOME)/bin/cuobjdump),$(firstword \
+                 $(shell python3 -c 'import glob, nvidia; print(*[f for p in nvidia.__path__ for f in glob.glob(p + "/*/bin/cuobjdump")])' 2>/dev/null)))
   endif
 endif
 
+# Settings that files depend on beyond their sources: write_stamp(file, value) rewrites the file only
+# when the value changes, so that what depends on it is rebuilt then.
+write_stamp = $(shell mkdir -p $(dir $(1)) && { echo '$(2)' | cmp -s - $(1) || echo '$(2)' > $(1); })
+GPU_ARCH_STAMP := $(BUILD)/gen/gpu-arch
+$(call write_stamp,$(GPU_ARCH_STAMP),$(GPU_ARCH) cuda=$(HAVE_CUDA))
+
 ifeq ($(MAKELEVEL),0)
-  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH))) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(DEPS), deps=$(DEPS))$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
+  $(info tipcap: cpu=yes cuda=$(or $(HAVE_CUDA),no)$(if $(HAVE_CUDA), (sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) + compute_$(GPU_PTX_ARCH) PTX) cudnn=$(or $(HAVE_CUDNN),no) cudnn-frontend=$(or $(HAVE_CUDNN_FRONTEND),no) nccl=$(or $(HAVE_NCCL),no)) mpi=$(or $(HAVE_MPI),no)$(if $(DEPS), deps=$(DEPS))$(if $(MISSING_DEBS), missing=$(subst $() $(),$(comma),$(MISSING_DEBS))))
 endif
 
 # ---------------------------------------------------------------- flags
@@ -79,7 +91,17 @@ CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
-NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
+# The architectures of the emulation's device profiles (kernels/emu/emu_device.cpp), and those of them
+# that only the PTX serves: no SASS of GPU_ARCH runs there (SASS runs within its major version, from
+# its minor up), and the driver compiles the PTX.
+EMU_DEVICE_ARCHS := 80 86 89 90 100 120
+CUDA_JIT_ARCH := $(shell for d in $(EMU_DEVICE_ARCHS); do sass=; for s in $(GPU_ARCH); do \
+                   [ $$((s / 10)) -eq $$((d / 10)) ] && [ $$s -le $$d ] && sass=1; done; \
+                   [ -z "$$sass" ] && [ $$d -ge $(GPU_PTX_ARCH) ] && echo $$d; done)
+PTXAS := $(CUDA_HOME)/bin/ptxas
+# SASS for each GPU_ARCH, and the PTX of the newest beside it (GPU_PTX_ARCH, above)
+NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(GPU_PTX_ARCH),code=compute_$(GPU_PTX_ARCH)
 NVCC_DEFS := $(DEFS) $(if $(HAVE_CUDNN),-DTIPCAP_HAVE_CUDNN) $(if $(HAVE_CUDNN_FRONTEND),-DTIPCAP_HAVE_CUDNN_FRONTEND) \
              $(if $(HAVE_NCCL),-DTIPCAP_HAVE_NCCL)
 NVCCFLAGS := -std=c++17 -O3 -g -lineinfo $(NVCC_GENCODE) -I. $(PKG_CFLAGS) $(NVCC_DEFS) \
@@ -143,10 +165,20 @@ $(BUILD)/emu/%.o: %.cpp
 	@mkdir -p $(@D)
 	@echo '  EMU  $<'
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
-$(BUILD)/cuda/%.o: %.cu
+# CUDA objects, and in %.ptxas ptxas's report of their kernels (registers, spills, static shared
+# memory): for the SASS of each GPU_ARCH (nvcc -Xptxas -v), then for each device profile of the
+# emulation that only the PTX serves (CUDA_JIT_ARCH), the PTX compiled by ptxas as the driver would.
+# The emulation checks launches against it (kernels/emu/README.md); make check-cuda lists it.
+$(BUILD)/cuda/%.o $(BUILD)/cuda/%.ptxas: %.cu $(GPU_ARCH_STAMP)
 	@mkdir -p $(@D)
 	@echo '  NVCC $<'
-	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+	$(Q)keep=$$(mktemp -d) && trap 'rm -rf "$$keep"' EXIT && \
+	if ! $(NVCC) $(NVCCFLAGS) -Xptxas -v -keep -keep-dir "$$keep" -MMD -MP -c $< -o $(BUILD)/cuda/$*.o 2>"$$keep/log"; \
+	then cat "$$keep/log" >&2; exit 1; fi; \
+	grep -v -e '^ptxas info' -e ' bytes stack frame, ' "$$keep/log" >&2; \
+	for a in $(CUDA_JIT_ARCH); do \
+	  $(PTXAS) -arch=sm_$$a -v "$$keep"/*.compute_$(GPU_PTX_ARCH).ptx -o /dev/null 2>>"$$keep/log" || exit 1; done; \
+	mv "$$keep/log" $(BUILD)/cuda/$*.ptxas
 CUDA_CXXFLAGS := $(CPPFLAGS) $(NVCC_DEFS) -I$(CUDA_HOME)/include $(CXXFLAGS)
 $(BUILD)/cuda/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -163,6 +195,20 @@ $(EMU_LIB): $(EMU_OBJS)
 	@rm -f $@
 	@echo '  AR   $@'
 	$(Q)ar rcs $@ $^
+# The emulation's table of ptxas's reports (kernels/emu/ptxas_table.awk); without nvcc it is empty
+# and says so. tests/emu_test_kernels.cu is there too: the emulation checks the tests' launches.
+CUDA_PTXAS_LOGS := $(if $(HAVE_CUDA),$(patsubst %.cu,$(BUILD)/cuda/%.ptxas,$(CU_SRCS) tests/emu_test_kernels.cu))
+$(BUILD)/gen/emu_cuda_resources.cpp: kernels/emu/ptxas_table.awk $(CUDA_PTXAS_LOGS) $(GPU_ARCH_STAMP)
+	@mkdir -p $(@D)
+	@echo '  GEN  $@'
+	$(Q)awk -v sass_archs="$(GPU_ARCH)" -v ptx_arch=$(GPU_PTX_ARCH) -v have_ptxas=$(if $(HAVE_CUDA),1,0) \
+	  -f kernels/emu/ptxas_table.awk $(or $(CUDA_PTXAS_LOGS),/dev/null) > $@
+$(BUILD)/emu/gen/emu_cuda_resources.o: $(BUILD)/gen/emu_cuda_resources.cpp
+	@mkdir -p $(@D)
+	@echo '  EMU  $<'
+	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
+$(EMU_LIB): $(BUILD)/emu/gen/emu_cuda_resources.o
+
 $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@
@@ -276,7 +322,7 @@ test-gpu-run: check-host-deps
 
 # Compiles every .cu with nvcc for each GPU_ARCH, warnings as errors; runs nothing.
 CHECK_CUDA_OBJS := $(patsubst %.cu,$(BUILD)/check-cuda/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/check-cuda/%.o,$(CUDA_ONLY_SRCS))
-$(BUILD)/check-cuda/%.o: %.cu
+$(BUILD)/check-cuda/%.o: %.cu $(GPU_ARCH_STAMP)
 	@mkdir -p $(@D)
 	@echo '  NVCC $< (check)'
 	$(Q)$(NVCC) $(filter-out -Werror all-warnings,$(NVCCFLAGS)) -Werror all-warnings -Xcompiler -Werror -c $< -o $@
@@ -287,7 +333,10 @@ $(BUILD)/check-cuda/%.o: %.cpp
 check-cuda:
 	@if [ -z "$(HAVE_CUDA)" ]; then echo "error: make check-cuda needs nvcc (the CUDA toolkit)"; exit 1; fi
 	@$(MAKE) --no-print-directory $(CHECK_CUDA_OBJS)
-	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) without warnings"
+	@echo "check-cuda: $(words $(CU_SRCS) $(CUDA_ONLY_SRCS)) CUDA sources compiled for sm_$(subst $() $(),$(comma)sm_,$(GPU_ARCH)) + compute_$(GPU_PTX_ARCH) PTX without warnings"
+	@$(BUILD)/emu/cuda-resources > $(BUILD)/cuda-resources.tsv.tmp || { rm -f $(BUILD)/cuda-resources.tsv.tmp; exit 1; }
+	@mv $(BUILD)/cuda-resources.tsv.tmp $(BUILD)/cuda-resources.tsv
+	@echo "check-cuda: $(BUILD)/cuda-resources.tsv: $$(($$(wc -l < $(BUILD)/cuda-resources.tsv) - 1)) kernel instantiations x architectures, no register spills"
 
 demo: deps
 	@$(MAKE) --no-print-directory programs

@@ -29,6 +29,12 @@
 #define CHOL_THREADS 256
 #define CHOL_PANEL_ROWS 32    // rows of L21 per block of the panel solve (one per thread)
 #define CHOL_SCAN_ROWS 8      // rows per block of the validation scan
+// Dynamic shared memory of the kernels: a tile and the status word; the diagonal tile and a block of panel
+// rows; two panels; one ScanPart per thread
+#define CHOL_TILE_SHARED_BYTES (CHOL_NB * CHOL_TILE_LD * sizeof(float) + sizeof(int))
+#define CHOL_PANEL_SHARED_BYTES ((CHOL_NB + CHOL_PANEL_ROWS) * CHOL_TILE_LD * sizeof(float))
+#define CHOL_TRAILING_SHARED_BYTES (2 * CHOL_NB * CHOL_TILE_LD * sizeof(float))
+#define CHOL_SCAN_SHARED_BYTES (CHOL_THREADS * sizeof(ScanPart))
 
 // ---------------------------------------------------------------- device pieces
 
@@ -80,7 +86,7 @@ __device__ void chol_store_tile(float* a, int lda, const float* s, int n) {
 // Step 1: the diagonal block at (k0, k0), nb <= CHOL_NB. One block of CHOL_THREADS.
 __global__ void chol_diag_kernel(float* L, int D, int k0, int nb, int* info) {
     if (*info) return;
-    DYNAMIC_SHARED(float, tile);  // [CHOL_NB, CHOL_TILE_LD], then the status word
+    DYNAMIC_SHARED(float, tile, CHOL_TILE_SHARED_BYTES);  // [CHOL_NB, CHOL_TILE_LD], then the status word
     int* status = (int*)(tile + CHOL_NB * CHOL_TILE_LD);
     float* a = L + (size_t)k0 * D + k0;
     chol_load_tile(tile, a, D, nb);
@@ -96,7 +102,7 @@ __global__ void chol_diag_kernel(float* L, int D, int k0, int nb, int* info) {
 // the row in registers). Blocks of CHOL_PANEL_ROWS threads.
 __global__ void chol_panel_kernel(float* L, int D, int k0, int* info) {
     if (*info) return;
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, CHOL_PANEL_SHARED_BYTES);
     float* l11 = smem;                              // [CHOL_NB, CHOL_TILE_LD]
     float* rows = smem + CHOL_NB * CHOL_TILE_LD;    // [CHOL_PANEL_ROWS, CHOL_TILE_LD]
     int first_row = k0 + CHOL_NB + blockIdx.x * CHOL_PANEL_ROWS;
@@ -138,7 +144,7 @@ UNROLL
 // order; 16 x 16 threads, each 4 x 4 outputs strided by 16 (coalesced stores).
 __global__ void chol_trailing_kernel(float* L, int D, int k0, int* info) {
     if (*info) return;
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, CHOL_TRAILING_SHARED_BYTES);
     float* pi = smem;                            // panel rows of the tile's rows [CHOL_NB, CHOL_TILE_LD]
     float* pj = smem + CHOL_NB * CHOL_TILE_LD;   // panel rows of the tile's columns
     int t = blockIdx.x;
@@ -183,7 +189,7 @@ UNROLL
 
 // One small matrix (D <= CHOL_NB) per block, factored whole in shared memory.
 __global__ void chol_batched_kernel(float* L, int D, int* info) {
-    DYNAMIC_SHARED(float, tile);
+    DYNAMIC_SHARED(float, tile, CHOL_TILE_SHARED_BYTES);
     int* status = (int*)(tile + CHOL_NB * CHOL_TILE_LD);
     float* a = L + (size_t)blockIdx.x * D * D;
     chol_load_tile(tile, a, D, D);
@@ -211,7 +217,7 @@ struct ScanPart {
 };
 
 __global__ void chol_scan_kernel(ScanPart* parts, const float* A, int D) {
-    DYNAMIC_SHARED(ScanPart, sp);
+    DYNAMIC_SHARED(ScanPart, sp, CHOL_SCAN_SHARED_BYTES);
     const float* a = A + (size_t)blockIdx.y * D * D;
     int row0 = blockIdx.x * CHOL_SCAN_ROWS;
     int n = min(CHOL_SCAN_ROWS, D - row0) * D;
@@ -249,22 +255,19 @@ __global__ void chol_scan_kernel(ScanPart* parts, const float* A, int D) {
 
 // ---------------------------------------------------------------- launchers
 
-static size_t tile_shared_bytes(void) { return CHOL_NB * CHOL_TILE_LD * sizeof(float) + sizeof(int); }
-
 void cholesky_factor_f32_cuda(float* L, int D, int* info) {
     cudaCheck(cudaMemset(info, 0, sizeof(int)));
     for (int k0 = 0; k0 < D; k0 += CHOL_NB) {
         int nb = min(CHOL_NB, D - k0);
-        LAUNCH(chol_diag_kernel, 1, CHOL_THREADS, tile_shared_bytes(), L, D, k0, nb, info);
+        LAUNCH(chol_diag_kernel, 1, CHOL_THREADS, CHOL_TILE_SHARED_BYTES, L, D, k0, nb, info);
         cudaCheckLaunch();
         int rest = D - k0 - nb;
         if (rest <= 0) break;
-        LAUNCH(chol_panel_kernel, CEIL_DIV(rest, CHOL_PANEL_ROWS), CHOL_PANEL_ROWS,
-               (CHOL_NB + CHOL_PANEL_ROWS) * CHOL_TILE_LD * sizeof(float), L, D, k0, info);
+        LAUNCH(chol_panel_kernel, CEIL_DIV(rest, CHOL_PANEL_ROWS), CHOL_PANEL_ROWS, CHOL_PANEL_SHARED_BYTES, L, D, k0,
+               info);
         cudaCheckLaunch();
         int tiles = CEIL_DIV(rest, CHOL_NB);
-        LAUNCH(chol_trailing_kernel, tiles * (tiles + 1) / 2, dim3(16, 16), 2 * CHOL_NB * CHOL_TILE_LD * sizeof(float),
-               L, D, k0, info);
+        LAUNCH(chol_trailing_kernel, tiles * (tiles + 1) / 2, dim3(16, 16), CHOL_TRAILING_SHARED_BYTES, L, D, k0, info);
         cudaCheckLaunch();
     }
 }
@@ -276,7 +279,7 @@ void cholesky_batched_factor_f32_cuda(float* L, int batch, int D, int* info) {
         exit(1);
     }
     if (batch <= 0) return;
-    LAUNCH(chol_batched_kernel, batch, CHOL_THREADS, tile_shared_bytes(), L, D, info);
+    LAUNCH(chol_batched_kernel, batch, CHOL_THREADS, CHOL_TILE_SHARED_BYTES, L, D, info);
     cudaCheckLaunch();
 }
 
@@ -301,7 +304,7 @@ static PolicyScratch scratch_alloc(int batch, int n_parts) {
 
 // Scans of each matrix of the batch (n_parts blocks of rows each), merged on the host.
 static void scan_matrices(CholeskyScan* scans, const float* A, int batch, int D, int n_parts, PolicyScratch* s) {
-    LAUNCH(chol_scan_kernel, dim3(n_parts, batch), CHOL_THREADS, CHOL_THREADS * sizeof(ScanPart), s->parts, A, D);
+    LAUNCH(chol_scan_kernel, dim3(n_parts, batch), CHOL_THREADS, CHOL_SCAN_SHARED_BYTES, s->parts, A, D);
     cudaCheckLaunch();
     ScanPart* parts = (ScanPart*)malloc((size_t)batch * n_parts * sizeof(ScanPart));
     if (!parts) { fprintf(stderr, "error: %s:%d: out of memory\n", __FILE__, __LINE__); exit(1); }

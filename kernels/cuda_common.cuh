@@ -5,7 +5,9 @@
 //   each kernel as written and compares it with the CPU reference.
 // Kernel code uses only what both provide; the two differences of syntax go through macros:
 //   LAUNCH(kernel, grid, block, shared_bytes, args...)   instead of kernel<<<...>>>(args...)
-//   DYNAMIC_SHARED(type, name);                         instead of extern __shared__ type name[]
+//   DYNAMIC_SHARED(type, name, max_bytes);              instead of extern __shared__ type name[]
+// max_bytes, a constant, is the most dynamic shared memory the kernel uses: its launches request at
+// most that (the emulation checks), and `make check-cuda` lists it in build/cuda-resources.tsv.
 #pragma once
 
 #ifdef TIPCAP_CUDA_EMU
@@ -21,13 +23,17 @@
 
 #ifdef TIPCAP_CUDA_EMU
 #define LAUNCH(kernel, grid, block, shared_bytes, ...) \
-    emu_launch(#kernel, dim3(grid), dim3(block), (size_t)(shared_bytes), [&]() { kernel(__VA_ARGS__); })
-#define DYNAMIC_SHARED(type, name) type* name = (type*)emu_dynamic_shared()
+    emu_launch(#kernel, kernel, EMU_PTXAS_REPORTED, dim3(grid), dim3(block), (size_t)(shared_bytes), \
+               [&]() { kernel(__VA_ARGS__); })
+#define DYNAMIC_SHARED(type, name, max_bytes)                                                 \
+    static constexpr size_t emu_dynamic_shared_max __attribute__((used)) = (max_bytes);      \
+    type* name = (type*)emu_dynamic_shared(emu_dynamic_shared_max)
 #else
 #define LAUNCH(kernel, grid, block, shared_bytes, ...) \
     kernel<<<(grid), (block), (shared_bytes)>>>(__VA_ARGS__)
-#define DYNAMIC_SHARED(type, name)                            \
-    extern __shared__ __align__(16) unsigned char name##_bytes[]; \
+#define DYNAMIC_SHARED(type, name, max_bytes)                                      \
+    static_assert((max_bytes) > 0, "DYNAMIC_SHARED: the most bytes the kernel uses"); \
+    extern __shared__ __align__(16) unsigned char name##_bytes[];                 \
     type* name = (type*)name##_bytes
 #endif
 

@@ -26,6 +26,8 @@
 #define GAP_LD (GAP_TK + 1)
 #define GAP_ROW_THREADS 256  // 8 rows (warps) per block in the row kernels
 #define GAP_MAX_BLOCKS 1024  // grid cap of the grid-stride kernels: enough to fill a GPU
+#define GAP_TRMM_SHARED_BYTES (2 * GAP_TILE * GAP_LD * sizeof(float))  // dynamic shared memory of the two products
+#define GAP_DL_SHARED_BYTES (2 * GAP_TK * (GAP_TILE + 1) * sizeof(float))
 
 __global__ void gap_noise_kernel(float* z, size_t n, uint64_t seed, uint64_t stream, uint64_t first) {
     for (size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x; idx < n; idx += (size_t)gridDim.x * blockDim.x)
@@ -36,7 +38,7 @@ __global__ void gap_noise_kernel(float* z, size_t n, uint64_t seed, uint64_t str
 // each 4 x 4 outputs strided by 16 (coalesced loads and stores along i).
 __global__ void gap_trmm_add_kernel(float* y, const float* z, const float* t, const float* mu, const float* L, int B,
                                     int D) {
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, GAP_TRMM_SHARED_BYTES);
     float* zs = smem;                        // [GAP_TILE, GAP_LD]: z[b0 + r, j0 + k]
     float* ls = smem + GAP_TILE * GAP_LD;    // [GAP_TILE, GAP_LD]: L[i0 + c, j0 + k], 0 above the diagonal
     int b0 = blockIdx.y * GAP_TILE, i0 = blockIdx.x * GAP_TILE;
@@ -120,7 +122,7 @@ __global__ void gap_dmu_kernel(float* dmu, const float* dy, int B, int D) {
 // dL[i,j] += sum_b dy[b,i] z[b,j] for j <= i, on the lower tile (ti, tj) (blocks in row-major
 // order of the lower tiles); 16 x 16 threads, 4 x 4 outputs each, b in chunks of GAP_TK.
 __global__ void gap_dl_kernel(float* dL, const float* dy, const float* z, int B, int D) {
-    DYNAMIC_SHARED(float, smem);
+    DYNAMIC_SHARED(float, smem, GAP_DL_SHARED_BYTES);
     float* ys = smem;                       // [GAP_TK, GAP_TILE + 1]: dy[b0 + k, i0 + r]
     float* zs = smem + GAP_TK * (GAP_TILE + 1);
     int t = blockIdx.x;
@@ -173,7 +175,7 @@ void gap_sample_forward_cuda(float* x, float* z, float* norm, const float* t, co
            stream, row0 * (uint64_t)D);
     cudaCheckLaunch();
     LAUNCH(gap_trmm_add_kernel, dim3(CEIL_DIV(D, GAP_TILE), CEIL_DIV(B, GAP_TILE)), dim3(16, 16),
-           2 * GAP_TILE * GAP_LD * sizeof(float), x, z, t, mu, L, B, D);
+           GAP_TRMM_SHARED_BYTES, x, z, t, mu, L, B, D);
     cudaCheckLaunch();
     int row_blocks = (int)grid_stride_blocks(CEIL_DIV(B, GAP_ROW_THREADS / WARP_SIZE), GAP_MAX_BLOCKS);
     LAUNCH(gap_normalize_kernel, row_blocks, GAP_ROW_THREADS, 0, x, norm, B, D);
@@ -193,7 +195,7 @@ void gap_sample_backward_cuda(float* dt, float* dmu, float* dL, const float* dx,
     }
     if (dL) {
         int tiles = CEIL_DIV(D, GAP_TILE);
-        LAUNCH(gap_dl_kernel, tiles * (tiles + 1) / 2, dim3(16, 16), 2 * GAP_TK * (GAP_TILE + 1) * sizeof(float), dL,
+        LAUNCH(gap_dl_kernel, tiles * (tiles + 1) / 2, dim3(16, 16), GAP_DL_SHARED_BYTES, dL,
                dy, z, B, D);
         cudaCheckLaunch();
     }

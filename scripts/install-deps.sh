@@ -2,9 +2,11 @@
 # Installs what tipcap's build and tests need on Debian or Ubuntu; idempotent.
 #   scripts/install-deps.sh           install whatever is missing (apt-get as root, else print the command)
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
-#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors, wheel)
+#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors, wheel) and,
+#                                     where nvcc has no cuobjdump beside it, cuobjdump
 # Also fetches METEOR's paraphrase table into data/meteor/ (from the pinned pycocoevalcap wheel on
-# PyPI, checked against data/meteor/paraphrase-en.gz.sha256). `make test` and `make demo` run it.
+# PyPI, checked against data/meteor/paraphrase-en.gz.sha256). `make test` and `make demo` run it by
+# themselves when a probe fails.
 set -u
 mode=install
 python_oracles=0
@@ -12,7 +14,7 @@ for arg in "$@"; do
     case "$arg" in
         --check) mode=check ;;
         --python) python_oracles=1 ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -99,6 +101,13 @@ if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
         echo "install-deps: pip-installing the Python test oracles and tools (numpy, h5py, safetensors, wheel)"
         python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors wheel \
             || echo "install-deps: pip failed; tests that need these oracles will be skipped"
+    fi
+    # cuobjdump reads the CUDA library's fat binaries (tests/test_cuda_build.c); some toolkits lack it
+    if [ -x "$cuda_home/bin/nvcc" ] && ! command -v cuobjdump >/dev/null && [ ! -x "$cuda_home/bin/cuobjdump" ] \
+        && ! python3 -c 'import glob, nvidia, sys; sys.exit(not any(glob.glob(p + "/*/bin/cuobjdump") for p in nvidia.__path__))' 2>/dev/null; then
+        echo "install-deps: pip-installing cuobjdump (nvidia-cuda-cuobjdump)"
+        python3 -m pip install --quiet --disable-pip-version-check nvidia-cuda-cuobjdump==13.5.37 \
+            || echo "install-deps: pip failed; tests/test_cuda_build.c will fail without cuobjdump"
     fi
 fi
 exit 0

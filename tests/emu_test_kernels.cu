@@ -124,7 +124,7 @@ extern "C" int etk_shared_private(int blocks, int threads, float* out) {
 
 template <typename T>
 __global__ void dynamic_shared_kernel(T* out) {
-    DYNAMIC_SHARED(T, buf);
+    DYNAMIC_SHARED(T, buf, 227 * 1024);  // launched with every size some device allows
     int t = (int)threadIdx.x, n = (int)blockDim.x;
     buf[t] = (T)(1000.0f * (float)blockIdx.x + (float)t);
     __syncthreads();
@@ -134,7 +134,7 @@ __global__ void dynamic_shared_kernel(T* out) {
 extern "C" int etk_dynamic_shared(int blocks, int threads, size_t bytes, float* out) {
     size_t n = (size_t)blocks * threads;
     float* d = device_copy<float>(NULL, n);
-    // the C form, with a cast, as llm.c writes it; the emulation keys the limit by the kernel's name
+    // the C form, with a cast, as llm.c writes it
     if (bytes > 48 * 1024)
         cudaCheck(cudaFuncSetAttribute((const void*)dynamic_shared_kernel<float>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
@@ -147,7 +147,7 @@ extern "C" int etk_dynamic_shared(int blocks, int threads, size_t bytes, float* 
 
 __global__ void shared_unwritten_kernel(uint32_t* out, int write) {
     __shared__ float s[4];
-    DYNAMIC_SHARED(float, dyn);
+    DYNAMIC_SHARED(float, dyn, 16);
     if (write) {
         s[0] = 1.0f;
         dyn[0] = 2.0f;
@@ -488,6 +488,75 @@ extern "C" int etk_peek_then_get(int* peek1, int* peek2, int* get, int* get_agai
     return 0;
 }
 
+// ---------------------------------------------------------------- device limits
+// Full unrolling keeps register_heavy_kernel's values in registers on the GPU; the host compiler of
+// the emulation does not know the pragma.
+#ifdef TIPCAP_CUDA_EMU
+#define UNROLL
+#else
+#define UNROLL _Pragma("unroll")
+#endif
+
+// 16 KiB of static shared memory beside the dynamic: the shared memory limits count both. Two
+// instantiations: <0> never opts in to more dynamic shared memory, <1> does.
+template <int OPT_IN>
+__global__ void static_shared_kernel(float* out) {
+    __shared__ float fixed[4096];
+    DYNAMIC_SHARED(float, dyn, 227 * 1024);  // launched with every size some device allows
+    fixed[threadIdx.x] = (float)threadIdx.x;
+    dyn[threadIdx.x] = 1.0f;
+    __syncthreads();
+    out[threadIdx.x] = fixed[(threadIdx.x + 1) % blockDim.x] + dyn[threadIdx.x];
+}
+
+extern "C" int etk_static_shared_attribute(int max_dynamic) {
+    int err = (int)cudaFuncSetAttribute(static_shared_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        max_dynamic);
+    cudaGetLastError();
+    return err;
+}
+
+extern "C" int etk_static_shared_launch(int opt_in, size_t dynamic_bytes) {
+    float* d = device_copy<float>(NULL, 32);
+    cudaGetLastError();
+    if (opt_in) LAUNCH(static_shared_kernel<1>, 1, 32, dynamic_bytes, d);
+    else LAUNCH(static_shared_kernel<0>, 1, 32, dynamic_bytes, d);
+    int err = launch_status();
+    cudaCheck(cudaFree(d));
+    return err;
+}
+
+// All 96 loads must precede the first store (out may alias in), so each thread holds 96 values at
+// once: about 100 registers, more than the 64 that 1024 threads may have.
+#define REGISTER_HEAVY_VALUES 96
+__global__ void register_heavy_kernel(float* out, const float* in) {
+    float v[REGISTER_HEAVY_VALUES];
+    UNROLL for (int i = 0; i < REGISTER_HEAVY_VALUES; i++) v[i] = in[i * blockDim.x + threadIdx.x];
+    UNROLL for (int i = 0; i < REGISTER_HEAVY_VALUES; i++)
+        out[i * blockDim.x + threadIdx.x] = v[i] * v[REGISTER_HEAVY_VALUES - 1 - i];
+}
+
+extern "C" int etk_register_heavy(int threads) {
+    size_t n = (size_t)REGISTER_HEAVY_VALUES * threads;
+    float* d = device_copy<float>(NULL, n);
+    cudaCheck(cudaMemset(d, 0, n * sizeof(float)));
+    cudaGetLastError();
+    LAUNCH(register_heavy_kernel, 1, threads, 0, d, d);
+    int err = launch_status();
+    cudaCheck(cudaFree(d));
+    return err;
+}
+
+extern "C" int etk_register_heavy_registers(const char* profile) {
+#ifdef TIPCAP_CUDA_EMU
+    return emu_kernel_registers((const void*)register_heavy_kernel, profile);
+#else
+    cudaFuncAttributes a;
+    cudaCheck(cudaFuncGetAttributes(&a, register_heavy_kernel));
+    return a.numRegs;
+#endif
+}
+
 // ---------------------------------------------------------------- memory and device API
 extern "C" void* etk_malloc(size_t bytes) {
     void* p = NULL;
@@ -723,7 +792,11 @@ extern "C" int etk_lt_matmul(const EtkLtArgs* g, int* algos) {
 
 // ---------------------------------------------------------------- emulation only
 #ifdef TIPCAP_CUDA_EMU
+#undef EMU_PTXAS_REPORTED
+#define EMU_PTXAS_REPORTED 0  // nvcc never compiles the kernels below: ptxas has no report on them
 extern "C" void etk_set_shuffle(uint64_t seed) { emu_set_shuffle(seed); }
+extern "C" int etk_set_device(const char* profile) { return emu_set_device(profile); }
+extern "C" const char* etk_device_profiles(void) { return emu_device_profiles(); }
 
 __global__ void arrival_order_kernel(int* out) {
     __shared__ int counter;
@@ -817,7 +890,7 @@ extern "C" void etk_oob_write(long index) {
 }
 
 __global__ void oob_dynamic_shared_kernel(void) {
-    DYNAMIC_SHARED(float, s);
+    DYNAMIC_SHARED(float, s, 64);
     if (threadIdx.x == 0) s[16] = 1.0f;
 }
 extern "C" void etk_oob_dynamic_shared(void) {
@@ -907,6 +980,11 @@ extern "C" void etk_trap_sticky(int codes[5]) {
     codes[3] = (int)cudaGetLastError();
     float h[32];
     codes[4] = (int)cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+}
+extern "C" void etk_dynamic_shared_over_declared(void) {
+    uint32_t* d = device_copy<uint32_t>(NULL, 2);
+    LAUNCH(shared_unwritten_kernel, 1, 1, 32, d, 1);  // it declares 16 bytes
+    launch_status();
 }
 
 __global__ void wild_pointer_kernel(float* p) { p[threadIdx.x] = 1.0f; }

@@ -80,6 +80,16 @@ int etk_func_attribute(int max_dynamic);  // cudaFuncSetAttribute's result
 // cudaPeekAtLastError twice then cudaGetLastError after a launch with a 0-thread block.
 int etk_peek_then_get(int* peek1, int* peek2, int* get, int* get_again);
 
+// ---- device limits. A kernel with 16 KiB of static shared memory: cudaFuncSetAttribute's result for
+// its maximum dynamic shared memory, and the launch error of one block of 32 threads with
+// dynamic_bytes of dynamic shared memory (opt_in 0: the instantiation that never calls it).
+int etk_static_shared_attribute(int max_dynamic);
+int etk_static_shared_launch(int opt_in, size_t dynamic_bytes);
+// The launch error of one block of `threads` threads of a kernel of about 100 registers per thread,
+// and its registers (ptxas's report for the profile under the emulation; cudaFuncGetAttributes on a GPU).
+int etk_register_heavy(int threads);
+int etk_register_heavy_registers(const char* profile);
+
 // ---- memory and device API
 void* etk_malloc(size_t bytes);
 int etk_free(void* p);
@@ -123,6 +133,8 @@ int etk_lt_matmul(const EtkLtArgs* args, int* algos);
 #ifndef TIPCAP_TEST_GPU
 // ---- emulation only (defined under TIPCAP_CUDA_EMU; test_emu.c skips them against a real GPU)
 void etk_set_shuffle(uint64_t seed);
+int etk_set_device(const char* profile);  // emu_set_device
+const char* etk_device_profiles(void);    // emu_device_profiles
 // Order in which the threads of one block pass an atomicAdd after a barrier: out[t] = position.
 int etk_arrival_order(int threads, int* out);
 // The two bugs the harness must catch, each with its correct twin (variant 0):
@@ -142,6 +154,7 @@ void etk_stack_overflow(void);         // unbounded recursion on a fiber stack
 void etk_trap_then_copy(void);        // a kernel that traps, then cudaMemcpy
 void etk_trap_sticky(int codes[5]);   // what the calls after a trap return (see the .cu)
 void etk_wild_pointer(void);           // a store through an invalid pointer
+void etk_dynamic_shared_over_declared(void);  // a launch with more dynamic shared memory than DYNAMIC_SHARED declares
 #endif
 
 #ifdef __cplusplus

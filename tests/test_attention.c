@@ -11,6 +11,9 @@
 #include "kernels/attention.h"
 #include "kernels/backend.h"
 #include "tests/harness.h"
+#ifndef TIPCAP_TEST_GPU
+#include "tests/emu_test_kernels.h"  // etk_set_device: the emulation's device profiles
+#endif
 
 // ------------------------------------------------------------------ inputs
 
@@ -370,6 +373,8 @@ static const Shape cuda_shapes[] = {
     {2, 33, 60, 3, 1, PAD_NONE},         // hs 20: not a multiple of 8
     {1, 70, 240, 2, 1, PAD_RANDOM},      // hs 120: the 128-channel kernels, two tiles
     {2, 20, 256, 2, 0, PAD_WITH_EMPTY},  // hs 128
+    {2, 37, 130, 2, 1, PAD_RANDOM},      // hs 65: the smallest head of the 128-channel kernels
+    {1, 75, 192, 2, 0, PAD_RANDOM},      // hs 96, T not a multiple of the small tiles (32, 16)
 };
 
 static void cuda_vs_cpu(DType act, double tol) {
@@ -392,6 +397,42 @@ static void cuda_vs_cpu(DType act, double tol) {
 
 static void test_cuda_fp32(void) { cuda_vs_cpu(DTYPE_F32, 1e-5); }
 static void test_cuda_bf16(void) { cuda_vs_cpu(DTYPE_BF16, 5e-3); }
+
+// Head sizes 65-128 on each device profile of the emulation: 64-row tiles take 116 KiB (forward) and
+// 150 KiB (backward) of shared memory, which sm_80 (163 KiB) and sm_90 (227 KiB) allow and sm_86 and
+// sm_89 (99 KiB) refuse, so there the launchers take the small tiles. (The default profile, the most
+// restrictive of all, runs the small tiles in test_cuda_fp32; a GPU runs the tiles it allows there.)
+static void test_cuda_tiles_per_device(void) {
+#ifdef TIPCAP_TEST_GPU
+    SKIP("device profiles are a feature of the CUDA emulation");
+#else
+    const char* profiles[] = {"sm_80", "sm_86", "sm_89", "sm_90"};
+    for (int d = 0; d < 2; d++) {
+        const DType act = d ? DTYPE_BF16 : DTYPE_F32;
+        Backend* be = backend_cuda_create(act);
+        if (!be) SKIP("no CUDA GPU");
+        for (size_t p = 0; p < sizeof profiles / sizeof *profiles; p++) {
+            REQUIRE(etk_set_device(profiles[p]) == 0, "no device profile %s", profiles[p]);
+            char path[32];
+            snprintf(path, sizeof path, " %s", profiles[p]);
+            for (size_t k = 0; k < sizeof cuda_shapes / sizeof *cuda_shapes; k++) {
+                const Shape* s = &cuda_shapes[k];
+                if (s->C / s->H <= 64) continue;
+                Inputs in;
+                inputs_make(&in, s, act);
+                Outputs o;
+                outputs_alloc(&o, s);
+                cuda_run(be, s, in.qkv, in.dout, in.key_len, &o);
+                check_against_cpu(s, act, &in, &o, d ? 5e-3 : 1e-5, 2e-5, path);
+                outputs_free(&o);
+                inputs_free(&in);
+            }
+        }
+        REQUIRE(etk_set_device("all") == 0, "no device profile all");
+        be->destroy(be);
+    }
+#endif
+}
 
 // Two runs on the same inputs give the same bits (no atomics, fixed summation order).
 static void test_cuda_deterministic(void) {
@@ -550,6 +591,7 @@ int main(int argc, char** argv) {
     RUN(test_cpu_backend_table);
     RUN(test_cuda_fp32);
     RUN(test_cuda_bf16);
+    RUN(test_cuda_tiles_per_device);
     RUN(test_cuda_deterministic);
     RUN(test_cudnn_bf16);
     RUN(test_cuda_shuffle_mode);

@@ -44,7 +44,7 @@ static float bits_float(uint32_t u) {
 #endif
 
 static const int kCudaErrorInvalidValue = 1, kCudaErrorInvalidConfiguration = 9, kCudaErrorInvalidDevice = 101,
-                 kCudaErrorInvalidResourceHandle = 400;
+                 kCudaErrorInvalidResourceHandle = 400, kCudaErrorLaunchOutOfResources = 701;
 static const int kCublasInvalidValue = 7, kCublasNotSupported = 15;
 static const uint32_t kPoison32 = 0x7fff7fffu;  // what the emulation leaves in unwritten memory
 
@@ -484,30 +484,118 @@ static void check_launch(EtkDim grid, EtkDim block, size_t shared, int max_dynam
     CHECK(again == 0, "cudaGetLastError did not clear the error (%d)", again);
 }
 
+// The devices whose limits the launch tests check: under the emulation each device profile the build
+// runs on (emu_device_profiles), one after the other; on a GPU, that GPU (one empty name).
+enum { MAX_PROFILES = 16 };
+static int device_profiles(char names[MAX_PROFILES][16]) {
+#ifdef TIPCAP_TEST_GPU
+    names[0][0] = '\0';
+    return 1;
+#else
+    int n = 0;
+    const char* p = etk_device_profiles();
+    while (*p && n < MAX_PROFILES) {
+        int len = (int)strcspn(p, " ");
+        snprintf(names[n++], 16, "%.*s", len, p);
+        p += len + (p[len] == ' ');
+    }
+    return n;
+#endif
+}
+static void use_profile(const char* name) {
+#ifndef TIPCAP_TEST_GPU
+    if (etk_set_device(name) != 0) printf("  (no device profile %s)\n", name);
+#endif
+}
+static size_t device_optin(void) {  // cudaDevAttrMaxSharedMemoryPerBlockOptin of the device in use
+    int sms, warp, major;
+    size_t per_block, optin;
+    CHECK(etk_device_properties(&sms, &per_block, &optin, &warp, &major) == 0, "cudaGetDeviceProperties failed");
+    return optin;
+}
+
 static void test_launch_configuration_errors(void) {
     NEED_DEVICE();
-    EtkDim one = {1, 1, 1};
-    check_launch(one, (EtkDim){1024, 1, 1}, 0, -1, 0);
-    check_launch(one, (EtkDim){1025, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch(one, (EtkDim){32, 32, 2}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch(one, (EtkDim){1, 1, 65}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch(one, (EtkDim){0, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch((EtkDim){0, 1, 1}, (EtkDim){32, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch((EtkDim){1, 65536, 1}, (EtkDim){32, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
-    check_launch(one, (EtkDim){32, 1, 1}, 48 * 1024, -1, 0);
-    check_launch(one, (EtkDim){32, 1, 1}, 48 * 1024 + 4, -1, kCudaErrorInvalidValue);
-    check_launch(one, (EtkDim){32, 1, 1}, 100 * 1024, 100 * 1024, 0);
-    check_launch(one, (EtkDim){32, 1, 1}, 100 * 1024 + 16, 100 * 1024, kCudaErrorInvalidValue);
-    int sms, warp, major;
-    size_t per_block, optin;  // the device's opt-in limit (227 KiB on sm_90, emulated or not)
-    CHECK(etk_device_properties(&sms, &per_block, &optin, &warp, &major) == 0, "cudaGetDeviceProperties failed");
-    CHECK(etk_func_attribute((int)optin) == 0, "%zu bytes of dynamic shared memory (the opt-in limit) refused", optin);
-    CHECK(etk_func_attribute((int)optin + 1) == kCudaErrorInvalidValue, "more than the opt-in %zu bytes accepted", optin);
+    char profiles[MAX_PROFILES][16];
+    int n = device_profiles(profiles);
+    for (int k = 0; k < n; k++) {
+        use_profile(profiles[k]);
+        EtkDim one = {1, 1, 1};
+        check_launch(one, (EtkDim){1024, 1, 1}, 0, -1, 0);
+        check_launch(one, (EtkDim){1025, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch(one, (EtkDim){32, 32, 2}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch(one, (EtkDim){1, 1, 65}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch(one, (EtkDim){0, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch((EtkDim){0, 1, 1}, (EtkDim){32, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch((EtkDim){1, 65536, 1}, (EtkDim){32, 1, 1}, 0, -1, kCudaErrorInvalidConfiguration);
+        check_launch(one, (EtkDim){32, 1, 1}, 48 * 1024, -1, 0);
+        check_launch(one, (EtkDim){32, 1, 1}, 48 * 1024 + 4, -1, kCudaErrorInvalidValue);
+        const size_t optin = device_optin();  // 99 KiB (sm_86, sm_89, sm_120) to 227 KiB (sm_90, sm_100)
+        check_launch(one, (EtkDim){32, 1, 1}, optin, (int)optin, 0);
+        check_launch(one, (EtkDim){32, 1, 1}, optin + 16, (int)optin, kCudaErrorInvalidValue);
+        CHECK(etk_func_attribute((int)optin) == 0, "%s: the opt-in limit of %zu bytes refused", profiles[k], optin);
+        CHECK(etk_func_attribute((int)optin + 1) == kCudaErrorInvalidValue, "%s: more than the opt-in %zu bytes accepted",
+              profiles[k], optin);
+    }
+    use_profile("all");
     int peek1, peek2, get, get_again;
     etk_peek_then_get(&peek1, &peek2, &get, &get_again);
     CHECK(peek1 == kCudaErrorInvalidConfiguration && peek2 == peek1 && get == peek1 && get_again == 0,
           "peek %d, peek %d, get %d, get %d: want %d, %d, %d, 0", peek1, peek2, get, get_again,
           kCudaErrorInvalidConfiguration, kCudaErrorInvalidConfiguration, kCudaErrorInvalidConfiguration);
+}
+
+// Static shared memory counts in both limits: 48 KiB per block without opt-in, and the device's
+// opt-in limit for cudaFuncAttributeMaxDynamicSharedMemorySize plus the static bytes.
+static void test_static_shared_memory_counts(void) {
+    NEED_DEVICE();
+    if (etk_emulated() && etk_register_heavy_registers("sm_80") < 0)
+        SKIP("the build had no nvcc: the emulation knows no kernel's static shared memory");
+    const size_t fixed = 16 * 1024;  // static_shared_kernel's
+    char profiles[MAX_PROFILES][16];
+    int n = device_profiles(profiles);
+    for (int k = 0; k < n; k++) {
+        use_profile(profiles[k]);
+        const size_t optin = device_optin();
+        CHECK(etk_static_shared_launch(0, 48 * 1024 - fixed) == 0, "%s: 32 KiB dynamic + 16 KiB static refused",
+              profiles[k]);
+        CHECK(etk_static_shared_launch(0, 48 * 1024 - fixed + 16) == kCudaErrorInvalidValue,
+              "%s: 16 bytes over 48 KiB of static and dynamic shared memory without opt-in accepted", profiles[k]);
+        CHECK(etk_static_shared_attribute((int)(optin - fixed)) == 0, "%s: opt-in to %zu - 16 KiB refused", profiles[k],
+              optin);
+        CHECK(etk_static_shared_launch(1, optin - fixed) == 0, "%s: a launch with the opt-in %zu - 16 KiB refused",
+              profiles[k], optin);
+        CHECK(etk_static_shared_attribute((int)(optin - fixed + 16)) == kCudaErrorInvalidValue,
+              "%s: opt-in to 16 bytes more than %zu - 16 KiB of static accepted", profiles[k], optin);
+    }
+    use_profile("all");
+}
+
+// 65536 registers per block, allocated per warp in units of 256 registers, the warps counted in
+// multiples of the SM's 4 sub-partitions (cuda_occupancy.h's hardware check): the largest block
+// that fits runs, one more warp does not (although it fits 65536 / (registers x 32) warps when the
+// rounding is not the same), and 1024 threads of a 100-register kernel do not.
+static void test_registers_per_block(void) {
+    NEED_DEVICE();
+    char profiles[MAX_PROFILES][16];
+    int n = device_profiles(profiles);
+    if (etk_register_heavy_registers(profiles[0]) < 0) SKIP("the build had no nvcc: the emulation knows no kernel's registers");
+    for (int k = 0; k < n; k++) {
+        use_profile(profiles[k]);
+        const int regs = etk_register_heavy_registers(profiles[k]);
+        REQUIRE(regs > 64 && regs <= 255, "%s: register_heavy_kernel has %d registers: the test needs 65..255",
+                profiles[k], regs);
+        const int per_warp = (regs * 32 + 255) / 256 * 256;
+        const int warps = 65536 / per_warp / 4 * 4;
+        CHECK(etk_register_heavy(warps * 32) == 0, "%s: %d registers x %d threads refused", profiles[k], regs,
+              warps * 32);
+        CHECK(etk_register_heavy((warps + 1) * 32) == kCudaErrorLaunchOutOfResources,
+              "%s: %d registers x %d threads (%d warps: %d registers rounded to %d warps) accepted", profiles[k], regs,
+              (warps + 1) * 32, warps + 1, per_warp * (warps + 1), warps + 4);
+        CHECK(etk_register_heavy(1024) == kCudaErrorLaunchOutOfResources, "%s: %d registers x 1024 threads accepted",
+              profiles[k], regs);
+    }
+    use_profile("all");
 }
 
 // ---------------------------------------------------------------- runtime API
@@ -538,8 +626,8 @@ static void test_memory_and_device_api(void) {
     size_t per_block, optin;
     CHECK(etk_device_properties(&sms, &per_block, &optin, &warp, &major) == 0, "cudaGetDeviceProperties failed");
     CHECK(warp == 32 && per_block == 48 * 1024, "warpSize %d, sharedMemPerBlock %zu", warp, per_block);
-    if (etk_emulated())
-        CHECK(sms == 132 && optin == 227 * 1024 && major == 9, "emulated device: %d SMs, %zu opt-in, sm_%d", sms, optin,
+    if (etk_emulated())  // the default profile "all": the most restrictive limits of sm_80 ... sm_120
+        CHECK(sms == 58 && optin == 99 * 1024 && major == 8, "emulated device: %d SMs, %zu opt-in, sm_%d", sms, optin,
               major);
     float ms = -1;
     CHECK(etk_events(&ms) == 0 && ms >= 0.0f, "cudaEventElapsedTime: %g ms", ms);
@@ -820,6 +908,7 @@ static void host_writes_past_device_buffer(void* unused) {
     etk_barrier_rotate((EtkDim){1, 1, 1}, (EtkDim){32, 1, 1}, 32, out);
 }
 static void divergent_barrier(void* unused) { etk_divergent_barrier(); }
+static void dynamic_shared_over_declared(void* unused) { etk_dynamic_shared_over_declared(); }
 static void barrier_deadlock(void* unused) { etk_barrier_deadlock(); }
 static void divergent_shuffle(void* unused) { etk_divergent_shuffle(); }
 static void mask_without_self(void* unused) { etk_shuffle_mask_without_self(); }
@@ -847,6 +936,98 @@ static void test_red_zones_catch_out_of_bounds_writes(void) {
     expect_report(tiled_store_past_end, "tiled kernel storing row M", "tiled_matmul_kernel", "past the end");
     expect_report(host_writes_past_device_buffer, "host code writing past a device buffer",
                   "host code (through a device pointer, before kernel 'barrier_rotate_kernel')", "past the end");
+#endif
+}
+
+// The device profiles: every architecture the build runs on, the newest (sm_120) through the PTX;
+// the device described by one profile, and by "all" the most restrictive of them.
+static void test_device_profiles(void) {
+    EMULATION_ONLY();
+#ifndef TIPCAP_TEST_GPU
+    const char* all = etk_device_profiles();
+    CHECK(strstr(all, "sm_86") && strstr(all, "sm_120"), "the build runs on \"%s\": sm_86 (sm_80 SASS) and sm_120 "
+          "(the PTX) missing", all);
+    CHECK(etk_set_device("sm_75") == -1, "an unknown profile was accepted");
+    int sms, warp, major;
+    size_t per_block, optin;
+    CHECK(etk_set_device("sm_90") == 0, "sm_90 refused");
+    etk_device_properties(&sms, &per_block, &optin, &warp, &major);
+    CHECK(major == 9 && optin == 227 * 1024 && sms == 132, "sm_90: sm_%d, %zu bytes opt-in, %d SMs", major, optin, sms);
+    CHECK(etk_set_device("sm_86") == 0, "sm_86 refused");
+    etk_device_properties(&sms, &per_block, &optin, &warp, &major);
+    CHECK(major == 8 && optin == 99 * 1024, "sm_86: sm_%d, %zu bytes opt-in", major, optin);
+    CHECK(etk_set_device("all") == 0, "all refused");
+    etk_device_properties(&sms, &per_block, &optin, &warp, &major);
+    CHECK(major == 8 && optin == 99 * 1024 && per_block == 48 * 1024, "all: sm_%d, %zu bytes opt-in, %zu per block",
+          major, optin, per_block);
+#endif
+}
+
+#ifndef TIPCAP_TEST_GPU
+// A launch or cudaFuncSetAttribute that a device refuses prints one line naming the kernel, the
+// limit and the device. Each case runs in a child process under one profile.
+typedef struct {
+    const char* profile;
+    int limit;  // which refusal
+} Refusal;
+enum { REFUSE_THREADS, REFUSE_GRID, REFUSE_SHARED_NO_OPT_IN, REFUSE_SHARED_OVER_ATTRIBUTE, REFUSE_ATTRIBUTE_OVER_OPT_IN,
+       REFUSE_REGISTERS, REFUSALS };
+static void refused_call(void* arg) {
+    const Refusal* r = (const Refusal*)arg;
+    etk_set_device(r->profile);
+    int ran, again;
+    const size_t optin = device_optin(), fixed = 16 * 1024;
+    switch (r->limit) {
+        case REFUSE_THREADS: etk_launch_config((EtkDim){1, 1, 1}, (EtkDim){1025, 1, 1}, 0, -1, &ran, &again); break;
+        case REFUSE_GRID: etk_launch_config((EtkDim){1, 65536, 1}, (EtkDim){32, 1, 1}, 0, -1, &ran, &again); break;
+        case REFUSE_SHARED_NO_OPT_IN: etk_static_shared_launch(0, 48 * 1024 - fixed + 16); break;
+        case REFUSE_SHARED_OVER_ATTRIBUTE:
+            etk_static_shared_attribute(64 * 1024);
+            etk_static_shared_launch(1, 64 * 1024 + 16);
+            break;
+        case REFUSE_ATTRIBUTE_OVER_OPT_IN: etk_static_shared_attribute((int)(optin - fixed + 16)); break;
+        case REFUSE_REGISTERS: etk_register_heavy(1024); break;
+    }
+}
+static void expect_refusal(const char* profile, int limit, const char* kernel, const char* what, const char* device) {
+    char err[4096];
+    Refusal r = {profile, limit};
+    int status = run_captured(refused_call, &r, err, sizeof err);
+    char want_device[32];
+    snprintf(want_device, sizeof want_device, "refused on %s ", device);
+    CHECK(status == 0 && strstr(err, "cuda-emu: kernel '") && strstr(err, kernel) && strstr(err, what) &&
+              strstr(err, want_device),
+          "profile %s: a refusal that names '%s', \"%s\" and %s: exit %d, stderr: %s", profile, kernel, what, device,
+          status, err);
+}
+#endif
+
+static void test_refusals_name_kernel_limit_and_device(void) {
+    EMULATION_ONLY();
+#ifndef TIPCAP_TEST_GPU
+    const int have_ptxas = etk_register_heavy_registers("sm_80") >= 0;
+    char profiles[MAX_PROFILES][16];
+    int n = device_profiles(profiles);
+    for (int k = 0; k < n; k++) {
+        const char* p = profiles[k];
+        expect_refusal(p, REFUSE_THREADS, "flag_kernel", "at most 1024 threads", p);
+        expect_refusal(p, REFUSE_GRID, "flag_kernel", "grid (1,65536,1)", p);
+        expect_refusal(p, REFUSE_SHARED_OVER_ATTRIBUTE, "static_shared_kernel<1>",
+                       "exceed the kernel's cudaFuncAttributeMaxDynamicSharedMemorySize of 65536", p);
+        if (!have_ptxas) continue;
+        expect_refusal(p, REFUSE_SHARED_NO_OPT_IN, "static_shared_kernel<0>", "16384 of static shared memory exceed", p);
+        expect_refusal(p, REFUSE_ATTRIBUTE_OVER_OPT_IN, "static_shared_kernel<1>", "cudaDevAttrMaxSharedMemoryPerBlockOptin",
+                       p);
+        expect_refusal(p, REFUSE_REGISTERS, "register_heavy_kernel", "more than the 65536 of a block", p);
+    }
+    // every profile at once: each device that refuses is named. Over 99 KiB: sm_86, sm_89 and sm_120
+    // refuse (sm_80 allows 163 KiB, sm_90 227 KiB).
+    for (int k = 0; k < n; k++) expect_refusal("all", REFUSE_THREADS, "flag_kernel", "at most 1024 threads", profiles[k]);
+    const char* small_optin[] = {"sm_86", "sm_89", "sm_120"};
+    for (int k = 0; have_ptxas && k < 3; k++)
+        expect_refusal("all", REFUSE_ATTRIBUTE_OVER_OPT_IN, "static_shared_kernel<1>", "101376 bytes", small_optin[k]);
+    expect_report(dynamic_shared_over_declared, "more dynamic shared memory than declared", "shared_unwritten_kernel",
+                  "more than the 16 its DYNAMIC_SHARED declares");
 #endif
 }
 
@@ -999,6 +1180,10 @@ int main(void) {
     RUN(test_bf16_from_double);
     RUN(test_bf16_arithmetic);
     RUN(test_launch_configuration_errors);
+    RUN(test_static_shared_memory_counts);
+    RUN(test_registers_per_block);
+    RUN(test_device_profiles);
+    RUN(test_refusals_name_kernel_limit_and_device);
     RUN(test_memory_and_device_api);
     RUN(test_cublas_gemm);
     RUN(test_cublaslt_epilogues);

@@ -83,6 +83,7 @@ typedef enum cudaError {
     cudaErrorInvalidDeviceFunction = 98,
     cudaErrorNoDevice = 100,
     cudaErrorInvalidDevice = 101,
+    cudaErrorNoKernelImageForDevice = 209,
     cudaErrorInvalidResourceHandle = 400,
     cudaErrorNotReady = 600,
     cudaErrorIllegalAddress = 700,
@@ -218,28 +219,44 @@ cudaError_t cudaMemcpyFromSymbol(void* dst, const T& symbol, size_t count, size_
     return cudaSuccess;
 }
 
-// cudaFuncSetAttribute(kernel, attr, value): the emulator launches kernels by name (LAUNCH passes
-// #kernel), so the attribute is keyed by the kernel's name without template arguments.
-cudaError_t emu_func_set_attribute(const char* kernel_text, cudaFuncAttribute attr, int value);
-#define cudaFuncSetAttribute(...) emu_func_set_attribute_checked(#__VA_ARGS__, __VA_ARGS__)
-template <typename F>
-cudaError_t emu_func_set_attribute_checked(const char* text, F func, cudaFuncAttribute attr, int value) {
-    static_assert(std::is_pointer<F>::value || std::is_function<F>::value,
-                  "cudaFuncSetAttribute: the first argument must be a kernel");
-    return emu_func_set_attribute(text, attr, value);
+// cudaFuncSetAttribute per kernel (instantiation), with a kernel or its address as const void*, as
+// CUDA declares it. The value is checked against every device profile in use (emu_set_device below),
+// with the kernel's static shared memory from ptxas's report (so not for emulation-only kernels).
+cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attr, int value);
+template <typename Kernel>
+cudaError_t cudaFuncSetAttribute(Kernel* kernel, cudaFuncAttribute attr, int value) {
+    static_assert(std::is_function<Kernel>::value, "cudaFuncSetAttribute: the first argument must be a kernel");
+    return cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), attr, value);
 }
 
 // ---------------------------------------------------------------- launches
 // LAUNCH(kernel, grid, block, shared_bytes, args...) (kernels/cuda_common.cuh) calls
-// emu_launch(#kernel, grid, block, shared_bytes, [&]() { kernel(args...); }): every thread of every
-// block calls the closure on its own fiber. A bad configuration is reported by cudaGetLastError
-// and nothing runs, as on hardware.
-void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_bytes, void (*invoke)(const void*),
-                     const void* closure);
-template <typename F>
-void emu_launch(const char* name, dim3 grid, dim3 block, size_t shared_bytes, const F& body) {
-    emu_launch_impl(name, grid, block, shared_bytes, [](const void* c) { (*static_cast<const F*>(c))(); }, &body);
+// emu_launch(#kernel, kernel, grid, block, shared_bytes, [&]() { kernel(args...); }): every thread of
+// every block calls the closure on its own fiber. A configuration that a device in use would refuse
+// is reported by cudaGetLastError and nothing runs, as on hardware. The kernel's address finds its
+// mangled name, which keys ptxas's report of its registers and static shared memory. Kernels that
+// nvcc never compiles (emulation-only tests and benchmarks) have none: the code that launches them
+// redefines EMU_PTXAS_REPORTED to 0 before (LAUNCH reads it where it expands).
+#define EMU_PTXAS_REPORTED 1
+void emu_launch_impl(const char* name, const void* kernel, bool has_ptxas_report, dim3 grid, dim3 block,
+                     size_t shared_bytes, void (*invoke)(const void*), const void* closure);
+template <typename Kernel, typename F>
+void emu_launch(const char* name, Kernel* kernel, bool has_ptxas_report, dim3 grid, dim3 block, size_t shared_bytes,
+                const F& body) {
+    static_assert(std::is_function<Kernel>::value, "LAUNCH: the first argument must be a kernel");
+    emu_launch_impl(name, reinterpret_cast<const void*>(kernel), has_ptxas_report, grid, block, shared_bytes,
+                    [](const void* c) { (*static_cast<const F*>(c))(); }, &body);
 }
+
+// Device profiles (kernels/emu/README.md): "sm_86" emulates that architecture's limits and
+// properties; "all" (the default, or TIPCAP_EMU_DEVICE) checks every launch against every
+// architecture the build runs on and describes the most restrictive. Returns 0, or -1 for an
+// unknown name. emu_device_profiles() lists what "all" covers, e.g. "sm_80 sm_86 sm_89 sm_90 sm_100 sm_120".
+int emu_set_device(const char* profile);
+const char* emu_device_profiles(void);
+// ptxas's registers per thread for a kernel on a profile's architecture (its SASS, or the PTX
+// compiled for it); -1 when the build has no ptxas report (no nvcc) or no such kernel.
+int emu_kernel_registers(const void* kernel, const char* profile);
 
 // Shuffle mode: fibers resume in a random order at every barrier, warp exchange and atomic, and
 // blocks run in a random order, so that missing barriers and races show up. Seeded (reproducible
@@ -269,6 +286,7 @@ struct EmuBlockInfo {
     dim3 block_dim;
     dim3 grid_dim;
     void* dynamic_shared;
+    size_t dynamic_shared_bytes;  // what the launch requested
 };
 struct EmuFiberHeader {
     uint3 thread_idx;
@@ -286,7 +304,15 @@ __attribute__((always_inline)) inline EmuFiberHeader* emu_fiber(void) {
 #define blockDim (emu_fiber()->block->block_dim)
 #define gridDim (emu_fiber()->block->grid_dim)
 static constexpr int warpSize = 32;
-inline void* emu_dynamic_shared(void) { return emu_fiber()->block->dynamic_shared; }
+// DYNAMIC_SHARED (kernels/cuda_common.cuh) declares the most dynamic shared memory the kernel uses
+// (a constant: build/cuda-resources.tsv reads it from the symbol `emu_dynamic_shared_max`); a launch
+// that requests more is reported.
+[[noreturn]] void emu_dynamic_shared_over_declared(size_t declared_max);
+inline void* emu_dynamic_shared(size_t declared_max) {
+    const EmuBlockInfo* b = emu_fiber()->block;
+    if (b->dynamic_shared_bytes > declared_max) emu_dynamic_shared_over_declared(declared_max);
+    return b->dynamic_shared;
+}
 
 // ---------------------------------------------------------------- device side: synchronisation
 // Each call site is passed along so that threads waiting at different barriers (divergent

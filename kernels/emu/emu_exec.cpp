@@ -13,7 +13,6 @@
 // worker's scheduler resolves the block: all live fibers at one barrier -> release them; live
 // fibers left but none can run -> deadlock, reported with where each one waits; none live -> done.
 // A warp exchange completes as soon as the last non-exited lane of its mask arrives.
-#include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
@@ -29,7 +28,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <map>
 #include <mutex>
 #include <new>
 #include <string>
@@ -46,8 +44,6 @@ constexpr size_t kPage = 4096;
 constexpr size_t kGuardBytes = 64 * 1024;
 constexpr size_t kStackBytes = EMU_FIBER_REGION - kGuardBytes - 64 * 1024 - EMU_FIBER_HEADER_BYTES;  // at the least
 constexpr int kMaxBlockThreads = 1024;
-constexpr size_t kDefaultDynamicShared = 48 * 1024;
-constexpr size_t kMaxDynamicSharedOptin = 227 * 1024;
 constexpr size_t kSharedRedZone = 256;
 constexpr uint64_t kPoison64 = 0x7fff7fff7fff7fffull;  // a shuffle from a lane that is not taking part
 
@@ -224,7 +220,7 @@ struct Worker {
     uint64_t rng = 0;
     bool block_trapped = false;  // one of its threads called __trap(): its other fibers never resume
 
-    // dynamic shared memory: [red zone][kMaxDynamicSharedOptin][red zone]
+    // dynamic shared memory: [red zone][emu_largest_shared_optin()][red zone]
     unsigned char* dynamic_shared = nullptr;
     // this thread's zero-initialised TLS, where the __shared__ variables live
     unsigned char* shared_tls = nullptr;
@@ -531,6 +527,7 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
     w.info.block_dim = L.block;
     w.info.grid_dim = L.grid;
     w.info.dynamic_shared = w.dynamic_shared + kSharedRedZone;
+    w.info.dynamic_shared_bytes = L.shared_bytes;
     emu_fill_poison(w.info.dynamic_shared, L.shared_bytes);
     emu_fill_red_zone((unsigned char*)w.info.dynamic_shared + L.shared_bytes, kSharedRedZone);
     if (w.shared_tls) emu_fill_poison(w.shared_tls, w.shared_tls_bytes);
@@ -710,7 +707,7 @@ Pool& get_pool() {
     for (int i = 0; i < n; i++) {
         Worker* w = new Worker();
         w->index = i;
-        size_t dyn = kSharedRedZone + kMaxDynamicSharedOptin + kSharedRedZone;
+        size_t dyn = kSharedRedZone + emu_largest_shared_optin() + kSharedRedZone;
         w->dynamic_shared = (unsigned char*)aligned_alloc(256, dyn);
         emu_fill_red_zone(w->dynamic_shared, kSharedRedZone);
         p->workers.push_back(w);
@@ -721,37 +718,6 @@ Pool& get_pool() {
         pthread_attr_destroy(&attr);
     }
     return *p;
-}
-
-// ---------------------------------------------------------------- kernel attributes
-std::mutex attribute_lock;
-std::map<std::string, int> max_dynamic_shared;  // by kernel name without template arguments
-
-// The kernel's name without namespace or template arguments, from the text of LAUNCH's first
-// argument or of cudaFuncSetAttribute's arguments: "ns::kernel<T, 4>, attr, value",
-// "&kernel<float>", "(const void*)kernel", "reinterpret_cast<const void*>(kernel)" -> "kernel".
-std::string kernel_base_name(const char* text) {
-    const char* p = text;
-    for (;;) {
-        while (*p == ' ' || *p == '&') p++;
-        if (!strncmp(p, "static_cast<", 12) || !strncmp(p, "reinterpret_cast<", 17)) {  // X_cast<type>(kernel)
-            p = strchr(p, '>');
-            if (!p || !(p = strchr(p, '('))) return "";
-            p++;
-            continue;
-        }
-        if (*p == '(') {  // a C cast "(type*)" or a parenthesis around the name
-            const char* close = strchr(p, ')');
-            if (close && memchr(p, '*', (size_t)(close - p))) p = close + 1;
-            else p++;
-            continue;
-        }
-        break;
-    }
-    std::string name;
-    for (; *p && (isalnum((unsigned char)*p) || *p == '_' || *p == ':'); p++) name += *p;
-    size_t colon = name.rfind("::");
-    return colon == std::string::npos ? name : name.substr(colon + 2);
 }
 
 uint64_t shuffle_seed_from_env() {
@@ -780,34 +746,10 @@ EmuStats emu_stats(void) {
     return EmuStats{stat_launches.load(), stat_blocks.load(), stat_threads.load(), stat_switches.load()};
 }
 
-cudaError_t emu_func_set_attribute(const char* kernel_text, cudaFuncAttribute attr, int value) {
-    if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return value >= -1 && value <= 100 ? cudaSuccess
-                                                                    : emu_set_error(cudaErrorInvalidValue);
-    if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || (size_t)value > kMaxDynamicSharedOptin)
-        return emu_set_error(cudaErrorInvalidValue);
-    std::lock_guard<std::mutex> guard(attribute_lock);
-    max_dynamic_shared[kernel_base_name(kernel_text)] = value;
-    return cudaSuccess;
-}
-
-void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_bytes, void (*invoke)(const void*),
-                     const void* closure) {
-    uint64_t threads = (uint64_t)block.x * block.y * block.z;
-    if (threads == 0 || threads > kMaxBlockThreads || block.x > 1024 || block.y > 1024 || block.z > 64 ||
-        grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
-        emu_set_error(cudaErrorInvalidConfiguration);
-        return;
-    }
-    size_t shared_limit = kDefaultDynamicShared;
-    {
-        std::lock_guard<std::mutex> guard(attribute_lock);
-        auto it = max_dynamic_shared.find(kernel_base_name(name));
-        if (it != max_dynamic_shared.end()) shared_limit = (size_t)it->second;
-    }
-    if (shared_bytes > shared_limit) {
-        emu_set_error(cudaErrorInvalidValue);
-        return;
-    }
+void emu_launch_impl(const char* name, const void* kernel, bool has_ptxas_report, dim3 grid, dim3 block,
+                     size_t shared_bytes, void (*invoke)(const void*), const void* closure) {
+    if (emu_check_launch(name, kernel, has_ptxas_report, grid, block, shared_bytes) != cudaSuccess) return;
+    const uint64_t threads = (uint64_t)block.x * block.y * block.z;
 
     if (on_worker_thread())
         emu_fatal("%s: a kernel launched kernel '%s': launches from device code (dynamic parallelism) are not "
@@ -865,6 +807,12 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
     stat_switches += switches_after - switches_before;
 
     emu_check_red_zones(culprit.c_str());
+}
+
+void emu_dynamic_shared_over_declared(size_t declared_max) {
+    const Worker& w = *current_fiber()->worker;
+    emu_fatal("%s: launched with %zu bytes of dynamic shared memory, more than the %zu its DYNAMIC_SHARED declares",
+              where(w).c_str(), w.launch->shared_bytes, declared_max);
 }
 
 void emu_syncthreads(const char* file, int line) { barrier_wait(file, line, BARRIER_PLAIN, 1); }

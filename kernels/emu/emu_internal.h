@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string>
+
 #include "kernels/emu/cuda_emu.h"
 
 // Prints "error: CUDA emulation: <message>" to stderr and exits with status 1 (without running
@@ -11,6 +13,9 @@
 
 // Records `err` as the calling host thread's last error (cudaGetLastError) and returns it.
 cudaError_t emu_set_error(cudaError_t err);
+// cudaSuccess if `device` is one of the TIPCAP_EMU_DEVICES devices, else records and returns
+// cudaErrorNoDevice (there are none) or cudaErrorInvalidDevice.
+cudaError_t emu_check_device(int device);
 
 // A fault while a kernel runs (__trap) is asynchronous and sticky, as on a GPU: the launch itself
 // succeeds, the first synchronising call after it (cudaDeviceSynchronize, cudaStreamSynchronize,
@@ -47,3 +52,39 @@ void emu_check_red_zones_before(const char* call);
 int emu_device_range(const void* ptr, size_t bytes, size_t* alloc_bytes, size_t* offset);
 // Exits with a message naming `what` (e.g. "cublasSgemm: A") unless [ptr, ptr + bytes) is device memory.
 void emu_require_device_range(const void* ptr, size_t bytes, const char* what);
+
+// ---------------------------------------------------------------- kernels and device profiles
+// ptxas's report of one kernel compiled for one architecture: the SASS of each GPU_ARCH, and the PTX
+// compiled for each device profile that only the PTX serves. Generated at build time from the
+// `nvcc -Xptxas -v` logs (build/gen/emu_cuda_resources.cpp, by kernels/emu/ptxas_table.awk).
+struct EmuKernelResources {
+    const char* mangled_name;
+    const char* source;  // the .cu file
+    int arch;            // 86 for sm_86
+    int registers;       // per thread
+    int spill_store_bytes, spill_load_bytes;
+    int static_shared_bytes;
+};
+struct EmuBuildTargets {
+    const int* sass_archs;  // GPU_ARCH
+    int n_sass_archs;
+    int ptx_arch;           // the PTX beside the SASS
+    bool have_ptxas;        // false when the build had no nvcc: then kernels is empty
+    const EmuKernelResources* kernels;
+    size_t n_kernels;
+};
+extern const EmuBuildTargets emu_build_targets;
+
+// The largest dynamic shared memory any device profile lets a block use (the size of the workers' buffer).
+size_t emu_largest_shared_optin(void);
+// Checks a launch against every device profile in use; on a refusal prints a line naming the
+// kernel, the limit and the device, and returns the error the runtime would (else cudaSuccess).
+cudaError_t emu_check_launch(const char* text, const void* kernel, bool has_ptxas_report, dim3 grid, dim3 block,
+                             size_t dynamic_shared_bytes);
+
+// The mangled name of the function at `function` from its module's ELF symbol table ("" if none);
+// the address of a data object of the same module as `same_module` by mangled name (null if none);
+// a mangled kernel name demangled without its parameter list ("attention_forward_kernel<float, 64>").
+std::string emu_symbol_name(const void* function);
+const void* emu_symbol_address(const void* same_module, const std::string& mangled_object);
+std::string emu_demangled_kernel_name(const std::string& mangled);

@@ -88,6 +88,7 @@ const char* cudaGetErrorName(cudaError_t error) {
         case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
         case cudaErrorNoDevice: return "cudaErrorNoDevice";
         case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+        case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
         case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
         case cudaErrorNotReady: return "cudaErrorNotReady";
         case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
@@ -111,6 +112,7 @@ const char* cudaGetErrorString(cudaError_t error) {
         case cudaErrorInvalidDeviceFunction: return "invalid device function";
         case cudaErrorNoDevice: return "no CUDA-capable device is detected";
         case cudaErrorInvalidDevice: return "invalid device ordinal";
+        case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
         case cudaErrorInvalidResourceHandle: return "invalid resource handle";
         case cudaErrorNotReady: return "device not ready";
         case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
@@ -138,7 +140,7 @@ static int device_count(void) {
     }();
     return count;
 }
-static cudaError_t check_device(int device) {
+cudaError_t emu_check_device(int device) {
     if (device_count() == 0) return emu_set_error(cudaErrorNoDevice);
     return device >= 0 && device < device_count() ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice);
 }
@@ -158,7 +160,7 @@ cudaError_t cudaGetDeviceCount(int* count) {
     return *count ? cudaSuccess : emu_set_error(cudaErrorNoDevice);
 }
 cudaError_t cudaSetDevice(int device) {
-    cudaError_t err = check_device(device);
+    cudaError_t err = emu_check_device(device);
     if (err != cudaSuccess) return err;
     int mpi_initialized = 0;
     if (device_at_mpi_init < 0 && MPI_Initialized && MPI_Initialized(&mpi_initialized) == 0 && mpi_initialized)
@@ -177,66 +179,7 @@ cudaError_t cudaGetDevice(int* device) {
     return cudaSuccess;
 }
 
-// A plausible sm_90 (H100 SXM) description: the launch checks use its limits.
-cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
-    if (!prop) return emu_set_error(cudaErrorInvalidValue);
-    if (cudaError_t err = check_device(device)) return err;
-    memset(prop, 0, sizeof *prop);
-    snprintf(prop->name, sizeof prop->name, "CUDA emulation on the CPU (sm_90, H100-like)");
-    prop->totalGlobalMem = kTotalGlobalMem;
-    prop->sharedMemPerBlock = 48 * 1024;
-    prop->regsPerBlock = 65536;
-    prop->warpSize = 32;
-    prop->memPitch = (size_t)2147483647;
-    prop->maxThreadsPerBlock = 1024;
-    prop->maxThreadsDim[0] = 1024;
-    prop->maxThreadsDim[1] = 1024;
-    prop->maxThreadsDim[2] = 64;
-    prop->maxGridSize[0] = 2147483647;
-    prop->maxGridSize[1] = 65535;
-    prop->maxGridSize[2] = 65535;
-    prop->totalConstMem = 65536;
-    prop->major = 9;
-    prop->minor = 0;
-    prop->textureAlignment = 512;
-    prop->multiProcessorCount = 132;
-    prop->canMapHostMemory = 1;
-    prop->concurrentKernels = 1;
-    prop->ECCEnabled = 1;
-    prop->asyncEngineCount = 3;
-    prop->unifiedAddressing = 1;
-    prop->memoryBusWidth = 5120;
-    prop->l2CacheSize = 50 * 1024 * 1024;
-    prop->persistingL2CacheMaxSize = 32 * 1024 * 1024;
-    prop->maxThreadsPerMultiProcessor = 2048;
-    prop->sharedMemPerMultiprocessor = 228 * 1024;
-    prop->regsPerMultiprocessor = 65536;
-    prop->managedMemory = 1;
-    prop->cooperativeLaunch = 1;
-    prop->sharedMemPerBlockOptin = 227 * 1024;
-    prop->maxBlocksPerMultiProcessor = 32;
-    prop->reservedSharedMemPerBlock = 1024;
-    return cudaSuccess;
-}
-
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
-    if (!value) return emu_set_error(cudaErrorInvalidValue);
-    if (cudaError_t err = check_device(device)) return err;
-    cudaDeviceProp p;
-    cudaGetDeviceProperties(&p, device);
-    switch (attr) {
-        case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
-        case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
-        case cudaDevAttrWarpSize: *value = p.warpSize; break;
-        case cudaDevAttrMultiProcessorCount: *value = p.multiProcessorCount; break;
-        case cudaDevAttrComputeCapabilityMajor: *value = p.major; break;
-        case cudaDevAttrComputeCapabilityMinor: *value = p.minor; break;
-        case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = (int)p.sharedMemPerMultiprocessor; break;
-        case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = (int)p.sharedMemPerBlockOptin; break;
-        default: return emu_set_error(cudaErrorInvalidValue);
-    }
-    return cudaSuccess;
-}
+// cudaGetDeviceProperties and cudaDeviceGetAttribute describe the device profile in use (emu_device.cpp).
 
 // Launches and library calls complete before they return: what is left is an execution error.
 cudaError_t cudaDeviceSynchronize(void) { return emu_sync_point(); }
