@@ -448,77 +448,98 @@ static size_t m_phone(const Text* t, size_t i) {
     }
     return (size_t)best;
 }
-// HTHING = [A-Za-z0-9][A-Za-z0-9.,\u00AD]*(-([A-Za-z0-9\u00AD]+ | ACRO2\.))+ with ACRO2 the chains
-// of ACRO of three or more, and the special forms. Ends reachable from the dash at k are
-// recorded: the longest, and the longest followed by "." INSENTP (for HTHING\./INSENTP).
+// HTHING = [A-Za-z0-9][A-Za-z0-9.,\u00AD]*(-([A-Za-z0-9\u00AD]+ | ACRO2\.))+ and
+// THING = P (HYPHEN P)*, P = ([dDoOlL] APOSETCETERA A)? A+ with A = [:letter:]|[:digit:]: a part
+// can end in one or two places (shorter parts are followed by what cannot follow), and each may
+// go on after a hyphen. Ends records the longest end, and the longest followed by "." INSENTP
+// (for the rules X\./{INSENTP}); the starts still to visit are kept in order, without repeats.
 typedef struct {
     size_t best, best_dot;  // absolute end positions, 0 if none
-    size_t seen[16];        // dashes already expanded (their ends do not depend on the way there)
-    int n_seen;
+    size_t* todo;           // part starts (HTHING: the dash) to visit
+    size_t n_todo, cap, local[8];
 } Ends;
+static void ends_init(Ends* e) {
+    e->best = e->best_dot = 0;
+    e->todo = e->local;
+    e->n_todo = 0;
+    e->cap = sizeof e->local / sizeof *e->local;
+}
+static void ends_free(Ends* e) {
+    if (e->todo != e->local) free(e->todo);
+}
+static void ends_visit(Ends* e, size_t k) {
+    for (size_t j = 0; j < e->n_todo; j++)
+        if (e->todo[j] == k) return;
+    if (e->n_todo == e->cap) {
+        size_t* grown = malloc(2 * e->cap * sizeof *grown);
+        if (!grown) abort();
+        memcpy(grown, e->todo, e->n_todo * sizeof *grown);
+        ends_free(e);
+        e->todo = grown;
+        e->cap *= 2;
+    }
+    e->todo[e->n_todo++] = k;
+}
+static int ends_next(Ends* e, size_t* k) {  // the smallest start left: every step goes forward
+    if (!e->n_todo) return 0;
+    size_t min = 0;
+    for (size_t j = 1; j < e->n_todo; j++)
+        if (e->todo[j] < e->todo[min]) min = j;
+    *k = e->todo[min];
+    e->todo[min] = e->todo[--e->n_todo];
+    return 1;
+}
 static void record_end(const Text* t, Ends* e, size_t end) {
     e->best = max_size(e->best, end);
     if (at(t, end) == '.' && insentp(at(t, end + 1))) e->best_dot = max_size(e->best_dot, end + 2);
 }
-static int first_visit(Ends* e, size_t k) {
-    for (int s = 0; s < e->n_seen; s++)
-        if (e->seen[s] == k) return 0;
-    if (e->n_seen < (int)(sizeof e->seen / sizeof *e->seen)) e->seen[e->n_seen++] = k;
-    return 1;
-}
-static void hthing_parts(const Text* t, size_t k, Ends* ends, int depth) {
-    if (at(t, k) != '-' || depth > 64 || !first_visit(ends, k)) return;
-    size_t e = k + 1;
-    while (ascii_alnum(at(t, e)) || at(t, e) == 0xAD) e++;
-    if (e > k + 1) {
-        record_end(t, ends, e);
-        hthing_parts(t, e, ends, depth + 1);
-    }
-    size_t l = acro_before_dot(t, k + 1, 1);  // shorter ACRO2\. parts end before a letter
-    if (l) {
-        record_end(t, ends, k + 2 + l);
-        hthing_parts(t, k + 2 + l, ends, depth + 1);
-    }
-}
-static Ends m_hthing(const Text* t, size_t i) {
-    Ends ends = {0, 0, {0}, 0};
-    if (!ascii_alnum(at(t, i))) return ends;
+static void m_hthing(const Text* t, size_t i, Ends* ends) {
+    ends_init(ends);
+    if (!ascii_alnum(at(t, i))) return;
     size_t k = i + 1;
     while (ascii_alnum(at(t, k)) || at(t, k) == '.' || at(t, k) == ',' || at(t, k) == 0xAD) k++;
-    hthing_parts(t, k, &ends, 0);
-    return ends;
-}
-// THING = P (HYPHEN P)*, P = ([dDoOlL] APOSETCETERA A)? A+ with A = [:letter:]|[:digit:]. A part
-// ends after its run of A (shorter parts are followed by an A, never by what must follow).
-static void thing_parts(const Text* t, size_t k, Ends* ends, int depth) {
-    if (depth > 64 || !first_visit(ends, k)) return;
-    size_t e = k;
-    while (letter_digit(at(t, e))) e++;
-    if (e > k) {
-        record_end(t, ends, e);
-        if (hyphen(at(t, e))) thing_parts(t, e + 1, ends, depth + 1);
-    }
-    size_t a;
-    if (one_of(at(t, k), "dDoOlL") && (a = m_aposetc(t, k + 1))) {
-        e = k + 1 + a;
-        while (letter_digit(at(t, e))) e++;
-        if (e >= k + 3 + a) {
+    if (at(t, k) == '-') ends_visit(ends, k);
+    while (ends_next(ends, &k)) {
+        size_t e = k + 1;
+        while (ascii_alnum(at(t, e)) || at(t, e) == 0xAD) e++;
+        if (e > k + 1) {
             record_end(t, ends, e);
-            if (hyphen(at(t, e))) thing_parts(t, e + 1, ends, depth + 1);
+            if (at(t, e) == '-') ends_visit(ends, e);
+        }
+        size_t l = acro_before_dot(t, k + 1, 1);  // shorter ACRO2\. parts end before a letter
+        if (l) {
+            record_end(t, ends, k + 2 + l);
+            if (at(t, k + 2 + l) == '-') ends_visit(ends, k + 2 + l);
         }
     }
 }
-static Ends m_thing(const Text* t, size_t i) {
-    Ends ends = {0, 0, {0}, 0};
-    if (letter_digit(at(t, i))) thing_parts(t, i, &ends, 0);
-    return ends;
+static void m_thing(const Text* t, size_t i, Ends* ends) {
+    ends_init(ends);
+    if (letter_digit(at(t, i))) ends_visit(ends, i);
+    size_t k;
+    while (ends_next(ends, &k)) {
+        size_t e = k, a;
+        while (letter_digit(at(t, e))) e++;
+        if (e > k) {
+            record_end(t, ends, e);
+            if (hyphen(at(t, e))) ends_visit(ends, e + 1);
+        }
+        if (one_of(at(t, k), "dDoOlL") && (a = m_aposetc(t, k + 1))) {
+            e = k + 1 + a;
+            while (letter_digit(at(t, e))) e++;
+            if (e >= k + 3 + a) {
+                record_end(t, ends, e);
+                if (hyphen(at(t, e))) ends_visit(ends, e + 1);
+            }
+        }
+    }
 }
 // THINGA = [A-Z]+ (([+&] | &amp;) [A-Z]+)+
-static Ends m_thinga(const Text* t, size_t i) {
-    Ends ends = {0, 0, {0}, 0};
+static void m_thinga(const Text* t, size_t i, Ends* ends) {
+    ends_init(ends);
     size_t k = i;
     while (ascii_upper(at(t, k))) k++;
-    if (k == i) return ends;
+    if (k == i) return;
     for (;;) {
         size_t s = k;
         if (at(t, s) == '+') s++;
@@ -527,9 +548,8 @@ static Ends m_thinga(const Text* t, size_t i) {
         if (!ascii_upper(at(t, s))) break;
         while (ascii_upper(at(t, s))) s++;
         k = s;
-        record_end(t, &ends, k);
+        record_end(t, ends, k);
     }
-    return ends;
 }
 // THING3 = [A-Za-z0-9]+(-[A-Za-z]+){0,2} (\\?\/[A-Za-z0-9]+(-[A-Za-z]+){0,2}){1,2}
 static size_t thing3_segment(const Text* t, size_t i) {
@@ -988,19 +1008,25 @@ static Match scan(const Text* t, size_t i) {
         plain(&b, 1, TEXT);
     // HTHING\./{INSENTP}, HTHING, THING\./{INSENTP}, THING, THINGA\./{INSENTP}, THINGA
     if (ascii_alnum(c)) {
-        Ends h = m_hthing(t, i);
+        Ends h;
+        m_hthing(t, i, &h);
         if (h.best_dot) consider(&b, h.best_dot - i, h.best_dot - 1 - i, h.best_dot - 1 - i, NO_SHY, NULL);
         if (h.best) plain(&b, h.best - i, NO_SHY);
+        ends_free(&h);
     }
     if (letter_digit(c)) {
-        Ends h = m_thing(t, i);
+        Ends h;
+        m_thing(t, i, &h);
         if (h.best_dot) consider(&b, h.best_dot - i, h.best_dot - 1 - i, h.best_dot - 1 - i, TEXT, NULL);
         if (h.best) plain(&b, h.best - i, TEXT);
+        ends_free(&h);
     }
     if (ascii_upper(c)) {
-        Ends h = m_thinga(t, i);
+        Ends h;
+        m_thinga(t, i, &h);
         if (h.best_dot) consider(&b, h.best_dot - i, h.best_dot - 1 - i, h.best_dot - 1 - i, AMP, NULL);
         if (h.best) plain(&b, h.best - i, AMP);
+        ends_free(&h);
     }
     // '/[A-Za-z][^ \t\n\r\u00A0]: an opening quote
     if (c == '\'' && ascii_letter(at(t, i + 1))) {
