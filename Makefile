@@ -64,7 +64,7 @@ endif
 
 # ---------------------------------------------------------------- flags
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror)
-DEFS := $(if $(HAVE_MPI),-DTIPCAP_HAVE_MPI) $(if $(HAVE_CUDA),-DTIPCAP_HAVE_CUDA)
+DEFS := $(if $(HAVE_MPI),-DTIPCAP_HAVE_MPI)
 CPPFLAGS := -I. $(PKG_CFLAGS) $(if $(HAVE_MPI),$(MPI_CFLAGS)) $(DEFS) -MMD -MP
 CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
@@ -85,18 +85,22 @@ CUDA_LIBS := $(if $(HAVE_CUDA),-L$(CUDA_LIBDIR) -Wl$(comma)-rpath$(comma)$(CUDA_
 #   LIB_SRCS     host C sources of libtipcap (everything but the evaluator)
 #   CU_SRCS      CUDA sources (.cu): nvcc for the GPU, and the C++ compiler under emulation
 #   CUDA_ONLY_SRCS  host C++ of the CUDA library only (library calls with no emulation: cuDNN)
+#   NOCUDA_SRCS  host C that programs link in place of a CUDA library when there is no nvcc
 #   EMU_SRCS     C++ sources of the emulation runtime
 #   EVAL_SRCS    the evaluator's own sources (it depends on nothing else here)
 #   PROGRAMS     program names; NAME_SRCS lists the file holding main()
 #   TESTS        test names; NAME_SRCS as above; GPU_TESTS: those also built against real CUDA
+#   TEST_SCRIPTS test programs that need no build (scripts printing the same summary line)
 LIB_SRCS :=
 CU_SRCS :=
 CUDA_ONLY_SRCS :=
+NOCUDA_SRCS :=
 EMU_SRCS :=
 EVAL_SRCS :=
 PROGRAMS :=
 TESTS :=
 GPU_TESTS :=
+TEST_SCRIPTS :=
 include common/module.mk kernels/module.mk data/module.mk train/module.mk infer/module.mk \
         eval/module.mk tests/module.mk
 -include bench/module.mk
@@ -166,7 +170,7 @@ $(EVAL_LIB): $(EVAL_OBJS)
 # Programs: bin/NAME from NAME_SRCS. The evaluator links only its own library. The libraries are
 # linked as a group: the CUDA and emulation archives call into libtipcap (common/, kernels/*.c).
 define program_rule
-$(BIN)/$(1): $(call obj,$($(1)_SRCS)) $(if $(filter tipcap-eval,$(1)),$(EVAL_LIB),$(LIB) $(if $(HAVE_CUDA),$(CUDA_LIB)))
+$(BIN)/$(1): $(call obj,$($(1)_SRCS)) $(if $(filter tipcap-eval,$(1)),$(EVAL_LIB),$(LIB) $(if $(HAVE_CUDA),$(CUDA_LIB),$(call obj,$(NOCUDA_SRCS))))
 	@mkdir -p $$(@D)
 	@echo '  LD   $$@'
 	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(if $(filter tipcap-eval,$(1)),$(shell pkg-config --libs libcjson 2>/dev/null) -lstemmer -lm -fopenmp,$(CUDA_LIBS) $(LDLIBS))
@@ -181,6 +185,36 @@ $(BUILD)/tests/$(1): $(call obj,$($(1)_SRCS)) $(LIB) $(EMU_LIB) $(EVAL_LIB)
 	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(LDLIBS)
 endef
 $(foreach t,$(TESTS),$(eval $(call test_rule,$(t))))
+
+# `make emu`: bin/emu/tipcap-train and tipcap-infer with the CUDA backend on the emulation (no nvcc
+# needed) and NCCL emulated across local processes; `make emu-nonccl`: the same in bin/emu-nonccl/
+# without NCCL, as a CUDA build without it.
+EMU_PROGRAMS := tipcap-train tipcap-infer
+EMU_NONCCL_LIB := $(BUILD)/libtipcap_cuda_emu_nonccl.a
+EMU_NONCCL_OBJS := $(filter-out $(BUILD)/emu/train/dist_nccl.o $(BUILD)/emu/kernels/emu/emu_nccl.o,$(EMU_OBJS)) \
+                   $(BUILD)/emu-nonccl/train/dist_nccl.o
+$(BUILD)/emu/train/dist_nccl.o: EMU_CXXFLAGS += -DTIPCAP_HAVE_NCCL
+$(BUILD)/emu-nonccl/train/dist_nccl.o: train/dist_nccl.cu
+	@mkdir -p $(@D)
+	@echo '  EMU  $< (without NCCL)'
+	$(Q)$(CXX) $(CPPFLAGS) $(EMU_CXXFLAGS) -c $< -o $@
+$(EMU_NONCCL_LIB): $(EMU_NONCCL_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	@echo '  AR   $@'
+	$(Q)ar rcs $@ $^
+define emu_program_rule
+$(BIN)/$(2)/$(1): $(call obj,$($(1)_SRCS)) $(LIB) $(3)
+	@mkdir -p $$(@D)
+	@echo '  LD   $$@'
+	$(Q)$(CXX) -Wl,--start-group $$^ -Wl,--end-group -o $$@ $(LDLIBS)
+endef
+$(foreach p,$(EMU_PROGRAMS),$(eval $(call emu_program_rule,$(p),emu,$(EMU_LIB))))
+$(foreach p,$(EMU_PROGRAMS),$(eval $(call emu_program_rule,$(p),emu-nonccl,$(EMU_NONCCL_LIB))))
+EMU_PROGRAM_BINS := $(addprefix $(BIN)/emu/,$(EMU_PROGRAMS)) $(addprefix $(BIN)/emu-nonccl/,$(EMU_PROGRAMS))
+emu: check-host-deps $(addprefix $(BIN)/emu/,$(EMU_PROGRAMS))
+emu-nonccl: check-host-deps $(addprefix $(BIN)/emu-nonccl/,$(EMU_PROGRAMS))
+.PHONY: emu emu-nonccl
 
 define gpu_test_rule
 $(BUILD)/tests-gpu/$(1): $(patsubst %.c,$(BUILD)/gpu-obj/%.o,$($(1)_SRCS)) $(LIB) $(CUDA_LIB)
@@ -217,8 +251,8 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: check-host-deps $(PROGRAM_BINS) $(TEST_BINS)
-	@tests/run.sh $(TEST_BINS)
+test-run: check-host-deps $(PROGRAM_BINS) $(EMU_PROGRAM_BINS) $(TEST_BINS)
+	@tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run

@@ -11,16 +11,19 @@ res=tests/data/eval/visual_entities_coco_results.json
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 best=""
+walls=()
 for i in $(seq "$repeats"); do
     t=$( { /usr/bin/time -f "%e %U %S" bin/tipcap-eval --refs "$refs" --results "$res" --metrics bleu,meteor,rouge,cider \
            --threads 2 >/dev/null; } 2>&1 | tail -1)
     echo "tipcap-eval run $i: wall ${t%% *} s (CPU user+sys $(echo "$t" | awk '{print $2 + $3}') s)"
     w=${t%% *}
+    walls+=("$w")
     c=$(echo "$t" | awk '{print $2 + $3}')
     if [ -z "$best" ] || awk "BEGIN{exit !($w < $best)}"; then best=$w; fi
     if [ -z "${best_cpu:-}" ] || awk "BEGIN{exit !($c < $best_cpu)}"; then best_cpu=$c; fi
 done
-echo "tipcap-eval best: wall $best s, CPU $best_cpu s"
+median=$(printf '%s\n' "${walls[@]}" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+echo "tipcap-eval best: wall $best s, CPU $best_cpu s; median wall $median s"
 if python3 -c 'import pycocoevalcap.bleu.bleu' 2>/dev/null && command -v java >/dev/null; then
     py=$(REFS=$refs RES=$res python3 - <<'PY'
 import json, os, resource, time
@@ -50,7 +53,7 @@ PY
     py_wall=${py%% *}
     py_cpu=${py##* }
     echo "pycocoevalcap (PTB tokenizer, Bleu, Meteor, Rouge, Cider; Python start included): wall $py_wall s, CPU $py_cpu s (its Java processes included)"
-    echo "ratio: pycocoevalcap / tipcap-eval = $(awk "BEGIN{printf \"%.1f\", $py_wall / $best}") (wall), $(awk "BEGIN{printf \"%.1f\", $py_cpu / $best_cpu}") (CPU)"
+    echo "ratio: pycocoevalcap / tipcap-eval = $(awk "BEGIN{printf \"%.1f\", $py_wall / $best}") (wall, best), $(awk "BEGIN{printf \"%.1f\", $py_wall / $median}") (wall, median), $(awk "BEGIN{printf \"%.1f\", $py_cpu / $best_cpu}") (CPU)"
 else
     echo "pycocoevalcap or Java missing: no comparison (pip install pycocoevalcap)"
 fi

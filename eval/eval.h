@@ -23,6 +23,8 @@ typedef struct {
 // -preserveLines -lowerCase over the captions joined by '\n' (a caption's own newlines become
 // spaces), then the toolkit's punctuation filter. out[i] receives a malloc'd string.
 void ptb_tokenize_captions(const char* const* captions, size_t n, char** out);
+// The same output, computed in parallel chunks (eval/tokenize.c).
+void ptb_tokenize_batch(const char* const* captions, size_t n, char** out);
 // The raw tokenizer output for one text (no filter): tokens separated by ' ', lines by '\n'.
 char* ptb_tokenize_raw(const char* text, size_t len);
 

@@ -27,10 +27,12 @@ static void usage(FILE* f) {
             "  --json FILE          also write full-precision corpus scores, per-image scores and the\n"
             "                       BLEU statistics (testlen, reflen, guess, correct) to FILE\n"
             "  --metrics LIST       comma-separated subset of bleu,meteor,rouge,cider,spice (default: all)\n"
-            "  --meteor-data DIR    directory holding METEOR's paraphrase-en.gz (default: an installed\n"
-            "                       pycocoevalcap's copy, if any; without it METEOR runs without paraphrases)\n"
-            "  --spice-jar JAR      spice-1.0.jar (needs Java and Stanford CoreNLP 3.6.0 beside it) for real\n"
-            "                       SPICE; without it SPICE-approx, a native approximation, is reported\n"
+            "  --meteor-data DIR    directory holding METEOR's paraphrase-en.gz (default: the one beside the\n"
+            "                       METEOR resources, which scripts/install-deps.sh fetches, else an installed\n"
+            "                       pycocoevalcap's; without one METEOR runs without paraphrases and says so)\n"
+            "  --spice-jar JAR      spice-1.0.jar (needs Java and Stanford CoreNLP 3.6.0 in its lib/) for real\n"
+            "                       SPICE (an error if it fails); without it SPICE-approx, a native\n"
+            "                       approximation, is reported\n"
             "  --no-tokenize        score the captions as they are (whitespace-split), skipping the PTB step\n"
             "  --tokens FILE        also write the tokenised captions: [{\"image_id\", \"caption\", \"refs\"}]\n"
             "  --threads N          worker threads (default: all cores)\n"
@@ -68,8 +70,9 @@ static char* find_meteor_dir(void) {
     return NULL;
 }
 
-// paraphrase-en.gz: --meteor-data DIR, $TIPCAP_METEOR_PARAPHRASE, or an installed pycocoevalcap.
-static char* find_paraphrase(const char* meteor_data) {
+// paraphrase-en.gz: --meteor-data DIR, $TIPCAP_METEOR_PARAPHRASE, beside the other METEOR
+// resources (where scripts/install-deps.sh and make install put it), or an installed pycocoevalcap.
+static char* find_paraphrase(const char* meteor_data, const char* meteor_dir) {
     char p[PATH_MAX];
     if (meteor_data) {
         snprintf(p, sizeof p, "%s/paraphrase-en.gz", meteor_data);
@@ -77,6 +80,8 @@ static char* find_paraphrase(const char* meteor_data) {
     }
     const char* env = getenv("TIPCAP_METEOR_PARAPHRASE");
     if (env) return access(env, R_OK) == 0 ? strdup(env) : NULL;
+    snprintf(p, sizeof p, "%s/paraphrase-en.gz", meteor_dir);
+    if (access(p, R_OK) == 0) return strdup(p);
     const char* home = getenv("HOME");
     const char* patterns[] = {"%s/.local/lib/python3*/site-packages/pycocoevalcap/meteor/data/paraphrase-en.gz",
                               "%s/.pyenv/versions/*/lib/python3*/site-packages/pycocoevalcap/meteor/data/paraphrase-en.gz",
@@ -131,6 +136,7 @@ static int parse_metrics(const char* list, int* out) {
         }
     }
     free(copy);
+    if (ok && !*out) fprintf(stderr, "tipcap-eval: --metrics: no metric named (choose from bleu,meteor,rouge,cider,spice)\n");
     return ok && *out;
 }
 
@@ -307,12 +313,16 @@ int main(int argc, char** argv) {
             return 1;
         }
         if (metrics & METRIC_METEOR) {
-            paraphrase = find_paraphrase(meteor_data);
+            paraphrase = find_paraphrase(meteor_data, meteor_dir);
             if (meteor_data && !paraphrase) {
                 fprintf(stderr, "tipcap-eval: --meteor-data %s: no readable paraphrase-en.gz there\n", meteor_data);
                 return 1;
             }
         }
+    }
+    if ((metrics & METRIC_SPICE) && spice_jar && access(spice_jar, R_OK) != 0) {
+        fprintf(stderr, "tipcap-eval: --spice-jar %s: %s\n", spice_jar, strerror(errno));
+        return 1;
     }
     EvalOptions opt = {metrics, tokenize, meteor_dir, paraphrase, spice_jar, threads};
     EvalReport report;

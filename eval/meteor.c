@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <dlfcn.h>
 #include <libstemmer.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,6 +23,7 @@
 #include "eval/eval.h"
 #include "eval/meteor_internal.h"
 #include "eval/ngrams.h"
+#include "eval/paraphrase_index.h"
 
 enum { MOD_EXACT, MOD_STEM, MOD_SYNONYM, MOD_PARAPHRASE, N_MODULES };
 static const double ALPHA = 0.85, BETA = 0.20, GAMMA = 0.60, DELTA = 0.75;
@@ -379,8 +379,8 @@ static int sets_intersect(const int* a, int na, const int* b, int nb) {
 }
 
 // ---------------------------------------------------------------- paraphrases
-// The table is streamed (zlib or gzip); only entries whose words all occur in the evaluated
-// captions are kept (no other entry can ever match, so the result is the jar's).
+// From the table's index (paraphrase_index.h) only the entries whose words all occur in the
+// evaluated captions are kept: no other entry can ever match, so the result is the jar's.
 static uint64_t child_key(uint32_t node, uint32_t word) { return ((uint64_t)node << 32) | word; }
 
 static uint64_t mix64(uint64_t x) {
@@ -406,99 +406,90 @@ typedef struct {
     uint32_t phrase;     // paraphrase index
 } PendingEmit;
 
-// The decompressed table comes from the system's zlib when it can be loaded at run time (the
-// evaluator links no compression library), otherwise from a `gzip -dc` pipe.
-typedef struct {
-    void* lib;
-    void* (*open)(const char*, const char*);
-    int (*read)(void*, void*, unsigned);
-    int (*close)(void*);
-    void* gz;
-    FILE* pipe;
-} GzStream;
-
-static int gz_open(GzStream* g, const char* path) {
-    memset(g, 0, sizeof *g);
-    g->lib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (g->lib) {
-        *(void**)&g->open = dlsym(g->lib, "gzopen");
-        *(void**)&g->read = dlsym(g->lib, "gzread");
-        *(void**)&g->close = dlsym(g->lib, "gzclose");
-        if (g->open && g->read && g->close && (g->gz = g->open(path, "rb"))) return 1;
-        dlclose(g->lib);
-        g->lib = NULL;
+// The trie node of a reference phrase (corpus word ids), added with its missing ancestors.
+static uint32_t trie_insert(Meteor* m, size_t* n_children, uint32_t* n_nodes, const uint32_t* ids, int n) {
+    uint32_t node = 0;
+    for (int k = 0; k < n; k++) {
+        uint32_t child = child_find(m, node, ids[k]);
+        if (!child) {
+            if (2 * (*n_children + 1) > m->para_child_cap) {
+                size_t nc = m->para_child_cap * 2;
+                uint64_t* keys = calloc(nc, sizeof *keys);
+                uint32_t* vals = calloc(nc, sizeof *vals);
+                if (!keys || !vals) abort();
+                for (size_t j = 0; j < m->para_child_cap; j++) {
+                    if (!m->para_child_keys[j]) continue;
+                    size_t t = mix64(m->para_child_keys[j]) & (nc - 1);
+                    while (keys[t]) t = (t + 1) & (nc - 1);
+                    keys[t] = m->para_child_keys[j];
+                    vals[t] = m->para_child_vals[j];
+                }
+                free(m->para_child_keys);
+                free(m->para_child_vals);
+                m->para_child_keys = keys;
+                m->para_child_vals = vals;
+                m->para_child_cap = nc;
+            }
+            child = (*n_nodes)++;
+            uint64_t key = child_key(node, ids[k]) + 1;
+            size_t j = mix64(key) & (m->para_child_cap - 1);
+            while (m->para_child_keys[j]) j = (j + 1) & (m->para_child_cap - 1);
+            m->para_child_keys[j] = key;
+            m->para_child_vals[j] = child;
+            (*n_children)++;
+        }
+        node = child;
     }
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s' 2>/dev/null", path);
-    g->pipe = popen(cmd, "r");
-    return g->pipe != NULL;
-}
-
-// Bytes read, 0 at the end, -1 on an error.
-static long gz_read(GzStream* g, char* buf, size_t cap) {
-    if (g->gz) return g->read(g->gz, buf, cap > (1u << 30) ? 1u << 30 : (unsigned)cap);
-    size_t got = fread(buf, 1, cap, g->pipe);
-    return got ? (long)got : (ferror(g->pipe) ? -1 : 0);
-}
-
-// 1 when the whole stream was read without an error.
-static int gz_close(GzStream* g, int read_error) {
-    int ok = !read_error;
-    if (g->gz) {
-        ok = g->close(g->gz) == 0 && ok;
-        dlclose(g->lib);
-    } else if (g->pipe) {
-        ok = pclose(g->pipe) == 0 && ok;
-    }
-    return ok;
-}
-
-// Lines from the stream through one large buffer (the table is 272 MB of text).
-typedef struct {
-    GzStream* in;
-    char* buf;
-    size_t cap, start, end;
-    int error;
-} LineReader;
-
-static char* next_line(LineReader* r, size_t* len) {
-    for (;;) {
-        char* nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
-        if (nl) {
-            char* line = r->buf + r->start;
-            *len = (size_t)(nl - line);
-            r->start = (size_t)(nl - r->buf) + 1;
-            return line;
-        }
-        // keep the partial line, read more
-        if (r->start) {
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->end == r->cap) {
-            r->cap = r->cap ? 2 * r->cap : (size_t)8 << 20;
-            r->buf = realloc(r->buf, r->cap);
-            if (!r->buf) abort();
-        }
-        long got = gz_read(r->in, r->buf + r->end, r->cap - r->end);
-        if (got < 0) r->error = 1;
-        if (got <= 0) {
-            if (r->end == 0) return NULL;
-            *len = r->end;  // a last line without a newline
-            r->start = r->end = 0;
-            return r->buf;
-        }
-        r->end += (size_t)got;
-    }
+    return node;
 }
 
 int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t err_cap) {
     para_free(m);
     if (!m->para_path) return 1;
-    GzStream gz;
-    if (!gz_open(&gz, m->para_path)) { snprintf(err, err_cap, "cannot open %s (neither zlib nor gzip)", m->para_path); return 0; }
-    // trie: node 0 is the root; children in an open-addressing table
+    ParaIndex ix;
+    if (!para_index_open(m->para_path, &ix, err, err_cap)) return 0;
+    // each table word's corpus id (-1: not in the captions, so no phrase holding it can match)
+    int32_t* corpus_id = malloc((ix.n_words ? ix.n_words : 1) * sizeof *corpus_id);
+    if (!corpus_id) abort();
+    for (uint32_t w = 0; w < ix.n_words; w++)
+        corpus_id[w] = (int32_t)vocab_lookup(corpus, ix.word_bytes + ix.word_offsets[w], ix.word_offsets[w + 1] - ix.word_offsets[w]);
+    // The phrases made only of corpus words, in table order, as corpus ids (m->para_phrases);
+    // a bit per table phrase marks them, and a running count per 64 phrases gives a marked
+    // phrase's number among them. Both stay in cache for the random lookups below.
+    size_t n_blocks = (size_t)ix.n_phrases / 64 + 1;
+    uint64_t* in_corpus = calloc(n_blocks, sizeof *in_corpus);
+    uint32_t* rank_base = malloc(n_blocks * sizeof *rank_base);
+    size_t cap_words = 1 << 16, cap_phrases = 1 << 12;
+    uint32_t* words = malloc(cap_words * sizeof *words);
+    uint32_t* phrase_start = malloc(cap_phrases * sizeof *phrase_start);
+    if (!in_corpus || !rank_base || !words || !phrase_start) abort();
+    size_t n_kept_words = 0;
+    uint32_t n_kept = 0, at = 0;
+    for (uint32_t p = 0; p < ix.n_phrases; p++) {
+        if (p % 64 == 0) rank_base[p / 64] = n_kept;
+        int len = ix.phrase_len[p], ok = 1;
+        for (int k = 0; k < len; k++) ok &= corpus_id[ix.phrase_words[at + k]] >= 0;
+        if (ok) {
+            in_corpus[p / 64] |= 1ull << (p % 64);
+            if (n_kept + 2 > cap_phrases) {
+                cap_phrases *= 2;
+                phrase_start = realloc(phrase_start, cap_phrases * sizeof *phrase_start);
+                if (!phrase_start) abort();
+            }
+            if (n_kept_words + (size_t)len > cap_words) {
+                cap_words *= 2;
+                words = realloc(words, cap_words * sizeof *words);
+                if (!words) abort();
+            }
+            phrase_start[n_kept++] = (uint32_t)n_kept_words;
+            for (int k = 0; k < len; k++) words[n_kept_words++] = (uint32_t)corpus_id[ix.phrase_words[at + k]];
+        }
+        at += (uint32_t)len;
+    }
+    phrase_start[n_kept] = (uint32_t)n_kept_words;
+    free(corpus_id);
+    // the entries whose two phrases are both kept: a trie over the reference phrases, and their
+    // paraphrases in file order per reference phrase
     m->para_child_cap = 1 << 16;
     m->para_child_keys = calloc(m->para_child_cap, sizeof *m->para_child_keys);
     m->para_child_vals = calloc(m->para_child_cap, sizeof *m->para_child_vals);
@@ -507,113 +498,36 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     uint32_t n_nodes = 1;
     PendingEmit* pend = NULL;
     size_t n_pend = 0, cap_pend = 0;
-    uint32_t* phrases = NULL;
-    size_t n_ph_words = 0, cap_ph_words = 0;
-    uint32_t* phrase_start = NULL;
-    size_t n_phrases = 0, cap_phrases = 0;
-    LineReader rd = {&gz, NULL, 0, 0, 0, 0};
-    char* line;
-    size_t got;
-    int which = 0;  // 0: probability, 1: reference phrase, 2: paraphrase
-    uint32_t ref_ids[64], par_ids[64];
-    int n_ref = 0, n_par = 0, ref_ok = 0;
-    size_t lines_read = 0;
-    while ((line = next_line(&rd, &got))) {
-        lines_read++;
-        if (which == 0) { which = 1; continue; }
-        if (which == 2 && !ref_ok) { which = 0; continue; }
-        uint32_t* ids = which == 1 ? ref_ids : par_ids;
-        int cnt = 0, ok = 1;
-        char* end = line + got;
-        for (char* p = line; p < end && ok;) {
-            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f')) p++;
-            if (p == end) break;
-            char* e = p;
-            while (e < end && *e != ' ' && *e != '\t' && *e != '\r' && *e != '\f') e++;
-            long id = vocab_lookup(corpus, p, (size_t)(e - p));
-            if (id < 0 || cnt == 64) ok = 0;
-            else ids[cnt++] = (uint32_t)id;
-            p = e;
-        }
-        if (which == 1) {
-            n_ref = cnt;
-            ref_ok = ok;
-            which = 2;
-            continue;
-        }
-        n_par = cnt;
-        which = 0;
-        if (!ok) continue;
-        // keep: walk/extend the trie along the reference phrase
+#define KEPT(p) ((in_corpus[(p) / 64] >> ((p) % 64)) & 1)
+#define KEPT_NUMBER(p) (rank_base[(p) / 64] + (uint32_t)__builtin_popcountll(in_corpus[(p) / 64] & ((1ull << ((p) % 64)) - 1)))
+    uint64_t e = 0;
+    for (uint32_t p = 0; p < ix.n_phrases; e += ix.para_count[p], p++) {
+        if (!KEPT(p)) continue;
         uint32_t node = 0;
-        for (int k = 0; k < n_ref; k++) {
-            uint32_t child = child_find(m, node, ref_ids[k]);
-            if (!child) {
-                if (2 * (n_children + 1) > m->para_child_cap) {
-                    size_t nc = m->para_child_cap * 2;
-                    uint64_t* keys = calloc(nc, sizeof *keys);
-                    uint32_t* vals = calloc(nc, sizeof *vals);
-                    if (!keys || !vals) abort();
-                    for (size_t j = 0; j < m->para_child_cap; j++) {
-                        if (!m->para_child_keys[j]) continue;
-                        size_t t = mix64(m->para_child_keys[j]) & (nc - 1);
-                        while (keys[t]) t = (t + 1) & (nc - 1);
-                        keys[t] = m->para_child_keys[j];
-                        vals[t] = m->para_child_vals[j];
-                    }
-                    free(m->para_child_keys);
-                    free(m->para_child_vals);
-                    m->para_child_keys = keys;
-                    m->para_child_vals = vals;
-                    m->para_child_cap = nc;
-                }
-                child = n_nodes++;
-                uint64_t key = child_key(node, ref_ids[k]) + 1;
-                size_t j = mix64(key) & (m->para_child_cap - 1);
-                while (m->para_child_keys[j]) j = (j + 1) & (m->para_child_cap - 1);
-                m->para_child_keys[j] = key;
-                m->para_child_vals[j] = child;
-                n_children++;
+        int have_node = 0;
+        for (uint32_t k = 0; k < ix.para_count[p]; k++) {
+            uint32_t q = ix.para[e + k];
+            if (!KEPT(q)) continue;
+            if (!have_node) {
+                uint32_t r = KEPT_NUMBER(p);
+                node = trie_insert(m, &n_children, &n_nodes, words + phrase_start[r], (int)(phrase_start[r + 1] - phrase_start[r]));
+                have_node = 1;
             }
-            node = child;
+            if (n_pend == cap_pend) {
+                cap_pend = cap_pend ? 2 * cap_pend : 1 << 16;
+                pend = realloc(pend, cap_pend * sizeof *pend);
+                if (!pend) abort();
+            }
+            pend[n_pend].ref_node = node;
+            pend[n_pend].phrase = KEPT_NUMBER(q);
+            n_pend++;
         }
-        if (n_pend == cap_pend) {
-            cap_pend = cap_pend ? 2 * cap_pend : 1024;
-            pend = realloc(pend, cap_pend * sizeof *pend);
-            if (!pend) abort();
-        }
-        pend[n_pend].ref_node = node;
-        pend[n_pend].phrase = (uint32_t)n_phrases;
-        n_pend++;
-        if (n_phrases + 1 >= cap_phrases) {
-            cap_phrases = cap_phrases ? 2 * cap_phrases : 1024;
-            phrase_start = realloc(phrase_start, cap_phrases * sizeof *phrase_start);
-            if (!phrase_start) abort();
-        }
-        while (n_ph_words + (size_t)n_par > cap_ph_words) {
-            cap_ph_words = cap_ph_words ? 2 * cap_ph_words : 4096;
-            phrases = realloc(phrases, cap_ph_words * sizeof *phrases);
-            if (!phrases) abort();
-        }
-        phrase_start[n_phrases] = (uint32_t)n_ph_words;
-        memcpy(phrases + n_ph_words, par_ids, (size_t)n_par * sizeof *par_ids);
-        n_ph_words += (size_t)n_par;
-        n_phrases++;
     }
-    free(rd.buf);
-    if (!gz_close(&gz, rd.error) || lines_read == 0) {
-        snprintf(err, err_cap, "cannot read the paraphrase table %s (not a complete gzip file)", m->para_path);
-        free(pend);
-        free(phrases);
-        free(phrase_start);
-        para_free(m);
-        return 0;
-    }
-    if (!phrase_start) {
-        phrase_start = malloc(sizeof *phrase_start);
-        if (!phrase_start) abort();
-    }
-    phrase_start[n_phrases] = (uint32_t)n_ph_words;
+#undef KEPT
+#undef KEPT_NUMBER
+    free(in_corpus);
+    free(rank_base);
+    para_index_close(&ix);
     // emits per node in file order (counting sort on the node)
     m->para_n_nodes = n_nodes;
     m->para_emit_start = calloc((size_t)n_nodes + 1, sizeof *m->para_emit_start);
@@ -627,7 +541,7 @@ int meteor_load_paraphrases(Meteor* m, const Vocab* corpus, char* err, size_t er
     for (size_t k = 0; k < n_pend; k++) m->para_emit[fill[pend[k].ref_node]++] = pend[k].phrase;
     free(fill);
     free(pend);
-    m->para_phrases = phrases;
+    m->para_phrases = words;
     m->para_phrase_start = phrase_start;
     m->para_loaded = 1;
     return 1;

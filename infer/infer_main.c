@@ -197,9 +197,7 @@ int main(int argc, char** argv) {
     if (batch > fs.n_images) batch = fs.n_images;
 
     Backend* be = NULL;
-#ifdef TIPCAP_HAVE_CUDA
     if (strcmp(device, "cpu")) be = backend_cuda_create(strcmp(precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
-#endif
     if (!be && !strcmp(device, "cuda")) FATAL("--device cuda: no GPU backend is available");
     if (!be) be = backend_cpu_create();
 

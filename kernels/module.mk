@@ -7,6 +7,7 @@ LIB_SRCS += kernels/cast.c kernels/embedding.c kernels/bag_mean.c kernels/layern
 CU_SRCS += kernels/cast.cu kernels/embedding.cu kernels/rowscatter.cu kernels/bag_mean.cu kernels/layernorm.cu \
            kernels/matmul.cu kernels/gelu.cu kernels/add.cu kernels/crossentropy.cu kernels/adamw.cu kernels/reduce.cu \
            kernels/random.cu kernels/gap_sample.cu kernels/backend_cuda.cu
+NOCUDA_SRCS += kernels/backend_nocuda.c
 
 TESTS += test_gradcheck test_ops
 GPU_TESTS += test_ops

@@ -68,8 +68,11 @@ run bin/tipcap-train --plot "$dir/loss.svg" $(for s in $settings; do echo "$dir/
 
 score() { awk -v k="$2:" '$1 == k { printf "%.1f", 100 * $2 }' "$dir/scores/$1.txt"; }
 spice_key=$(grep -q '^SPICE:' "$dir/scores/paired.txt" && echo SPICE || echo SPICE-approx)
+# METEOR without its paraphrase table (install-deps could not fetch it) is a different number: say so
+meteor_head=METEOR
+if grep -q '^METEOR: .*without the paraphrase module' "$dir"/scores/*.txt; then meteor_head="METEOR (without paraphrases)"; fi
 {
-    echo "| method | B@4 | METEOR | ROUGE-L | CIDEr | $spice_key |"
+    echo "| method | B@4 | $meteor_head | ROUGE-L | CIDEr | $spice_key |"
     echo "| --- | --- | --- | --- | --- | --- |"
     row() { echo "| $1 | $(score "$2" Bleu_4) | $(score "$2" METEOR) | $(score "$2" ROUGE_L) | $(score "$2" CIDEr) | $(score "$2" "$spice_key") |"; }
     row "CapDec-style baseline (isotropic noise, no prompts)" capdec

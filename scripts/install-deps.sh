@@ -2,8 +2,9 @@
 # Installs what tipcap's build and tests need on Debian or Ubuntu; idempotent.
 #   scripts/install-deps.sh           install whatever is missing (apt-get as root, else print the command)
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
-#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors)
-# `make test` and `make demo` run it by themselves when a probe fails.
+#   scripts/install-deps.sh --python  also pip-install the Python test oracles (numpy, h5py, safetensors, wheel)
+# Also fetches METEOR's paraphrase table into data/meteor/ (from the pinned pycocoevalcap wheel on
+# PyPI, checked against data/meteor/paraphrase-en.gz.sha256). `make test` and `make demo` run it.
 set -u
 mode=install
 python_oracles=0
@@ -11,7 +12,7 @@ for arg in "$@"; do
     case "$arg" in
         --check) mode=check ;;
         --python) python_oracles=1 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -67,10 +68,36 @@ if [ -x "$cuda_home/bin/nvcc" ] && { [ -f "$cuda_home/include/cudnn.h" ] || [ -f
     rm -rf "$tmp"
 fi
 
+# METEOR's paraphrase table (paraphrase-en.gz, 61 MB, LGPL-2.1) is not in git: it comes from the
+# pycocoevalcap wheel (pip download only, nothing installed) and must match the pinned checksum.
+meteor_dir="$(cd "$(dirname "$0")/.." && pwd)/data/meteor"
+meteor_table="$meteor_dir/paraphrase-en.gz"
+table_ok() { (cd "$meteor_dir" && sha256sum --check --status paraphrase-en.gz.sha256 2>/dev/null); }
+if ! table_ok; then
+    if [ "$mode" = check ]; then
+        echo "install-deps: $meteor_table missing or not the pinned one (METEOR would run without paraphrases)"
+        exit 1
+    fi
+    tmp=$(mktemp -d)
+    if python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            -d "$tmp" pycocoevalcap==1.2 >/dev/null 2>&1 \
+        && python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("pycocoevalcap/meteor/data/paraphrase-en.gz"))' \
+            "$tmp"/pycocoevalcap-1.2-py3-none-any.whl "$tmp/paraphrase-en.gz" \
+        && (cd "$tmp" && sha256sum --check --status "$meteor_dir/paraphrase-en.gz.sha256"); then
+        mv "$tmp/paraphrase-en.gz" "$meteor_table.tmp" && mv "$meteor_table.tmp" "$meteor_table"
+        echo "install-deps: fetched METEOR's paraphrase table into $meteor_table (checksum verified)"
+    else
+        echo "install-deps: could not fetch METEOR's paraphrase table (pycocoevalcap 1.2 from PyPI, or its checksum failed);" \
+             "tipcap-eval's METEOR runs without paraphrases and says so" >&2
+    fi
+    rm -rf "$tmp"
+fi
+
 if [ "$python_oracles" = 1 ] && command -v python3 >/dev/null; then
-    if ! python3 -c 'import numpy, h5py, safetensors' 2>/dev/null; then
-        echo "install-deps: pip-installing the Python test oracles (numpy, h5py, safetensors)"
-        python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors \
+    # wheel: tests/test_eval_python.py builds tipcap_eval's wheel without fetching build tools
+    if ! python3 -c 'import numpy, h5py, safetensors, wheel' 2>/dev/null; then
+        echo "install-deps: pip-installing the Python test oracles and tools (numpy, h5py, safetensors, wheel)"
+        python3 -m pip install --quiet --disable-pip-version-check numpy h5py safetensors wheel \
             || echo "install-deps: pip failed; tests that need these oracles will be skipped"
     fi
 fi

@@ -885,6 +885,30 @@ extern "C" void etk_stack_overflow(void) {
     launch_status();
 }
 
+// A fault while the grid runs: thread 5 of block 1 traps.
+__global__ void trap_kernel(float* out) {
+    if (blockIdx.x == 1 && threadIdx.x == 5) __trap();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = 1.0f;
+}
+extern "C" void etk_trap_then_copy(void) {
+    float* d = device_copy<float>(NULL, 4 * 32);
+    LAUNCH(trap_kernel, 4, 32, 0, d);
+    cudaCheckLaunch();
+    float h[4 * 32];
+    host_copy(h, d, 4 * 32);
+}
+extern "C" void etk_trap_sticky(int codes[5]) {
+    float* d = device_copy<float>(NULL, 4 * 32);
+    LAUNCH(trap_kernel, 4, 32, 0, d);
+    codes[0] = (int)cudaGetLastError();  // the launch itself succeeded
+    codes[1] = (int)cudaDeviceSynchronize();
+    codes[2] = (int)cudaGetLastError();  // sticky: not cleared by reading it
+    LAUNCH(trap_kernel, 1, 32, 0, d);    // does not run
+    codes[3] = (int)cudaGetLastError();
+    float h[32];
+    codes[4] = (int)cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+}
+
 __global__ void wild_pointer_kernel(float* p) { p[threadIdx.x] = 1.0f; }
 extern "C" void etk_wild_pointer(void) {
     volatile uintptr_t wild = 64;  // volatile: the compiler must not see the constant

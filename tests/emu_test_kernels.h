@@ -139,6 +139,8 @@ void etk_barrier_deadlock(void);       // a shuffle whose mask names a lane wait
 void etk_divergent_shuffle(void);      // half a warp at one __shfl_xor_sync, half at another
 void etk_shuffle_mask_without_self(void);
 void etk_stack_overflow(void);         // unbounded recursion on a fiber stack
+void etk_trap_then_copy(void);        // a kernel that traps, then cudaMemcpy
+void etk_trap_sticky(int codes[5]);   // what the calls after a trap return (see the .cu)
 void etk_wild_pointer(void);           // a store through an invalid pointer
 #endif
 

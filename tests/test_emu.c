@@ -828,6 +828,15 @@ static void divergent_shuffle(void* unused) { etk_divergent_shuffle(); }
 static void mask_without_self(void* unused) { etk_shuffle_mask_without_self(); }
 static void stack_overflow(void* unused) { etk_stack_overflow(); }
 static void wild_pointer(void* unused) { etk_wild_pointer(); }
+static void trap_then_copy(void* sync_each_launch) {
+    setenv("TIPCAP_CUDA_SYNC", sync_each_launch ? "1" : "0", 1);
+    etk_trap_then_copy();
+}
+static void trap_sticky(void* unused) {
+    int codes[5];
+    etk_trap_sticky(codes);
+    fprintf(stderr, "codes %d %d %d %d %d\n", codes[0], codes[1], codes[2], codes[3], codes[4]);
+}
 #endif
 
 static void test_red_zones_catch_out_of_bounds_writes(void) {
@@ -855,6 +864,29 @@ static void test_reports_of_broken_synchronisation(void) {
                   "must name the calling lane");
     expect_report(stack_overflow, "runaway recursion", "stack_overflow_kernel", "stack overflow");
     expect_report(wild_pointer, "store through a wild pointer", "wild_pointer_kernel", "segmentation fault");
+#endif
+}
+
+// A fault while a kernel runs surfaces at the next synchronising call, as on a GPU, under that
+// call's name; TIPCAP_CUDA_SYNC=1 names the launch instead.
+static void test_execution_errors_are_asynchronous_and_sticky(void) {
+    EMULATION_ONLY();
+#ifndef TIPCAP_TEST_GPU
+    char err[4096];
+    int status = run_captured(trap_then_copy, NULL, err, sizeof err);
+    CHECK(status == 1, "trap: exit status %d, want 1 (stderr: %s)", status, err);
+    CHECK(strstr(err, "__trap() at") && strstr(err, "block (1,0,0), thread (5,0,0)"),
+          "trap: the emulation does not say where the trap was: %s", err);
+    CHECK(strstr(err, "CUDA: unspecified launch failure\n") && !strstr(err, "etk_trap_then_copy()"),
+          "trap without TIPCAP_CUDA_SYNC: want the fault at the copy after the launch: %s", err);
+    status = run_captured(trap_then_copy, (void*)1, err, sizeof err);
+    CHECK(status == 1 && strstr(err, "unspecified launch failure while running the work launched in "
+                                     "etk_trap_then_copy() (TIPCAP_CUDA_SYNC=1)"),
+          "trap with TIPCAP_CUDA_SYNC=1: want the fault at the launch site: status %d: %s", status, err);
+    status = run_captured(trap_sticky, NULL, err, sizeof err);
+    CHECK(status == 0 && strstr(err, "codes 0 719 719 719 719"),
+          "after a trap: want success at the launch, then cudaErrorLaunchFailure (719) from the sync, "
+          "cudaGetLastError, the next launch and cudaMemcpy: status %d: %s", status, err);
 #endif
 }
 
@@ -976,6 +1008,7 @@ int main(void) {
     RUN(test_cublaslt_refusals);
     RUN(test_red_zones_catch_out_of_bounds_writes);
     RUN(test_reports_of_broken_synchronisation);
+    RUN(test_execution_errors_are_asynchronous_and_sticky);
     RUN(test_harness_catches_missing_barrier_and_tile_bound);
     RUN(test_shuffle_mode);
     return test_summary();

@@ -1,7 +1,9 @@
 // tipcap-eval against the toolkit's published numbers (../shared/data/README.md, copied into
 // tests/data/eval): BLEU statistics exactly, scores to full precision where given and to the
-// printed precision otherwise. METEOR goldens need the paraphrase table (found as tipcap-eval
-// finds it); without it those cases are skipped. No Python or Java is needed.
+// printed precision otherwise. METEOR goldens need the paraphrase table, which make test fetches
+// into data/meteor (scripts/install-deps.sh); they are skipped only where that file is absent
+// (the fetch failed, e.g. offline), and fail where it is there but METEOR ran without it. No
+// Python or Java is needed.
 #include <cJSON.h>
 #include <libgen.h>
 #include <limits.h>
@@ -297,6 +299,16 @@ static double score(const cJSON* j, const char* name) {
 
 static int has_paraphrase(const cJSON* j) { return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "meteor_paraphrase")); }
 
+// A METEOR golden that ran without paraphrases: skipped where the table was never fetched,
+// a failure where it is there.
+#define REQUIRE_PARAPHRASE(para)                                                                                   \
+    do {                                                                                                           \
+        char table_[PATH_MAX + 64];                                                                                \
+        snprintf(table_, sizeof table_, "%s/data/meteor/paraphrase-en.gz", repo);                                 \
+        if (!(para) && access(table_, R_OK) == 0) REQUIRE(0, "METEOR ran without %s, which is there", table_);     \
+        if (!(para)) SKIP("METEOR golden needs %s (scripts/install-deps.sh fetches it; offline?)", table_);       \
+    } while (0)
+
 static void check_bleu_stats(const cJSON* j, double testlen, double reflen, const double guess[4], const double correct[4]) {
     const cJSON* s = cJSON_GetObjectItemCaseSensitive(j, "bleu_stats");
     REQUIRE(s, "no bleu_stats");
@@ -329,7 +341,7 @@ static void test_nlgeval_golden(void) {
     double meteor = score(j, "METEOR");
     cJSON_Delete(j);
     remove(out);
-    if (!para) SKIP("METEOR golden needs paraphrase-en.gz (pip install pycocoevalcap, or TIPCAP_METEOR_PARAPHRASE)");
+    REQUIRE_PARAPHRASE(para);
     CHECK(same(meteor, 0.2957971080379661), "METEOR %.17g, toolkit 0.2957971080379661", meteor);
 }
 
@@ -357,7 +369,7 @@ static void test_one_image_meteor_golden(void) {
     remove(out);
     rmdir(dir);
     REQUIRE(rc == 0, "tipcap-eval exited %d: %s", rc, err);
-    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    REQUIRE_PARAPHRASE(para);
     CHECK(same(meteor, 0.4443438716486749), "METEOR %.17g, toolkit 0.4443438716486749", meteor);
 }
 
@@ -381,7 +393,7 @@ static void test_fakecap_golden(void) {
     double meteor = score(j, "METEOR");
     cJSON_Delete(j);
     remove(out);
-    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    REQUIRE_PARAPHRASE(para);
     CHECK(printed(meteor, 0.195), "METEOR %.6f, toolkit prints 0.195", meteor);
 }
 
@@ -434,7 +446,7 @@ static void test_visual_entities_golden(void) {
     double meteor = score(j, "METEOR");
     cJSON_Delete(j);
     remove(out);
-    if (!para) SKIP("METEOR golden needs paraphrase-en.gz");
+    REQUIRE_PARAPHRASE(para);
     CHECK(printed(meteor, 0.247), "METEOR %.6f, toolkit prints 0.247", meteor);
 }
 

@@ -17,70 +17,8 @@
 #include "common/check.h"
 #include "data/features.h"
 #include "tests/harness.h"
+#include "tests/train_fixture.h"
 #include "train/safetensors.h"
-
-static char dir[64];          // the test's scratch directory
-static char corpus[128];      // 400 COCO val images with their captions
-static char features[128];    // their simulated features (D = 64)
-static char config[128];      // a tiny model
-
-// Runs a shell command; returns its exit status. Output goes to `log` (appended).
-static int sh(const char* log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(const char* log, const char* fmt, ...) {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >> %s 2>&1", cmd, log);
-    int rc = system(full);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static char* slurp(const char* path) {
-    FILE* f = fopen(path, "rb");
-    if (!f) return strdupCheck("");
-    fclose(f);
-    return readFileCheck(path, NULL);
-}
-
-static int setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/tipcap_train_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    // the first 400 images of the shipped COCO val captions
-    char* text = readFileCheck("data/captions/coco_karpathy_val.json", NULL);
-    cJSON* all = cJSON_Parse(text);
-    free(text);
-    cJSON* subset = cJSON_CreateObject();
-    int n = 0;
-    for (cJSON* img = all->child; img && n < 400; img = img->next, n++)
-        cJSON_AddItemToObject(subset, img->string, cJSON_Duplicate(img, 1));
-    char* out = cJSON_Print(subset);
-    snprintf(corpus, sizeof corpus, "%s/corpus.json", dir);
-    FILE* f = fopenCheck(corpus, "wb");
-    fputs(out, f);
-    fclose(f);
-    free(out);
-    cJSON_Delete(subset);
-    cJSON_Delete(all);
-    snprintf(features, sizeof features, "%s/features.h5", dir);
-    char log[128];
-    snprintf(log, sizeof log, "%s/setup.log", dir);
-    if (sh(log, "bin/tipcap-synth --captions %s --out %s --dim 64 --seed 7", corpus, features)) return -1;
-    snprintf(config, sizeof config, "%s/tiny.json", dir);
-    f = fopenCheck(config, "wb");
-    fprintf(f,
-            "{\"run\": {\"name\": \"tiny\", \"device\": \"cpu\", \"seed\": 5},\n"
-            " \"data\": {\"corpus\": \"%s\", \"features\": \"%s\", \"val_split\": \"none\", \"max_len\": 16},\n"
-            " \"mapping\": {\"setting\": \"text\", \"sigma2\": 0.016},\n"
-            " \"model\": {\"prefix_len\": 2, \"width\": 32, \"dec_layers\": 2, \"dec_heads\": 2, \"int_layers\": 1,\n"
-            "           \"int_heads\": 2, \"proj_hidden\": 32, \"max_prompts\": 3, \"max_len\": 20, \"vocab\": \"corpus\"},\n"
-            " \"train\": {\"batch_size\": 8, \"steps\": 12, \"lr\": 3e-3, \"warmup_steps\": 2, \"log_every\": 1,\n"
-            "           \"checkpoint_every\": 1, \"keep_checkpoints\": 20}}\n",
-            corpus, features);
-    fclose(f);
-    return 0;
-}
 
 // The columns of metrics.csv that must not depend on timing: step,epoch,loss,val_loss,lr,grad_norm.
 static char* deterministic_metrics(const char* run) {
@@ -99,22 +37,6 @@ static char* deterministic_metrics(const char* run) {
     }
     free(text);
     return out;
-}
-
-static double metric_loss(const char* run, long step) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/metrics.csv", run);
-    char* text = slurp(path);
-    double loss = NAN;
-    char* save;
-    for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        long s;
-        int e;
-        double l;
-        if (sscanf(line, "%ld,%d,%lf", &s, &e, &l) == 3 && s == step) loss = l;
-    }
-    free(text);
-    return loss;
 }
 
 static void test_config_doc_in_sync(void) {
@@ -528,7 +450,7 @@ int main(void) {
         printf("run from the repository root after make\n0 passed, 1 failed, 0 skipped\n");
         return 1;
     }
-    if (setup()) {
+    if (fixture_setup("train")) {
         printf("FAIL setup: could not simulate the test data in %s\n0 passed, 1 failed, 0 skipped\n", dir);
         return 1;
     }
@@ -543,10 +465,6 @@ int main(void) {
     RUN(test_same_captions_as_hf_generate);
     RUN(test_slurm_sweep);
     int rc = test_summary();
-    if (rc == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    }
+    if (rc == 0) fixture_remove();
     return rc;
 }

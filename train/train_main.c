@@ -24,9 +24,12 @@ static void usage(FILE* out) {
             "  --set key=value      override one key, e.g. --set train.lr=1e-4 (repeatable)\n"
             "  --resume RUN_DIR     continue the run in RUN_DIR from its newest checkpoint, with its saved\n"
             "                       config.json unless --config is given; the losses continue exactly\n"
-            "  --nccl-id-file PATH  several GPU processes without MPI: a file on a filesystem all ranks share\n"
+            "  --nccl-id-file PATH  several GPU processes without MPI (srun): a file on a filesystem all ranks\n"
+            "                       share; rank 0 writes NCCL's id there for this job (SLURM_JOB_ID.SLURM_STEP_ID)\n"
             "  --print-config-doc   print every config key as a Markdown table\n"
-            "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ...\n"
+            "Data parallel: mpirun -np N tipcap-train ... or srun -n N tipcap-train ... (one process per GPU,\n"
+            "each on its local rank's GPU; docs/GUIDE.md). TIPCAP_NCCL_TIMEOUT=seconds (default 600): how long a\n"
+            "rank waits for the others before it stops with an error.\n"
             "Environment: TIPCAP_ATTENTION=cudnn uses cuDNN's fused attention on the GPU in bf16 (builds\n"
             "with cudnn-frontend; docs/KERNELS.md); tipcap (the default) uses tipcap's own kernels.\n\n"
             "Config keys:\n");
@@ -62,8 +65,6 @@ int main(int argc, char** argv) {
     const char** sets = callocCheck((size_t)argc + 1, sizeof(char*));
     int n_sets = 0;
     runtime_init(argc, argv);
-    Dist dist;
-    dist_init(&dist, &argc, &argv);
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         int has_value = i + 1 < argc;
@@ -112,8 +113,11 @@ int main(int argc, char** argv) {
         fprintf(stderr, "tipcap-train: %s: %s\n", config_path, err);
         return 1;
     }
+    // After the config, which says the device: the GPU is selected before MPI_Init
+    Dist dist;
+    dist_init(&dist, &argc, &argv, tc.device, nccl_id_file);
     char* json = config_to_json(cfg);
-    TrainOptions opt = {.resume_dir = resume, .nccl_id_file = nccl_id_file, .config_json = json};
+    TrainOptions opt = {.resume_dir = resume, .config_json = json};
     int status = trainer_run(&tc, &opt, &dist);
     free(json);
     config_free(cfg);

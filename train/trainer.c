@@ -202,16 +202,12 @@ static void setup_data(Trainer* t) {
                  t->train.n, t->train.max_len, t->train.n_truncated, t->have_val ? t->val.n : 0, per_epoch, t->total_steps);
 }
 
-static Backend* choose_backend(const TrainConfig* tc, Dist* dist) {
-    if (strcmp(tc->device, "cpu")) {
-#ifdef TIPCAP_HAVE_CUDA
-        dist_select_device(dist);
-        Backend* be = backend_cuda_create(strcmp(tc->precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
-        if (be) return be;
-#endif
-        if (!strcmp(tc->device, "cuda")) FATAL("run.device is \"cuda\" but no GPU backend is available");
-    }
-    return backend_cpu_create();
+// The backend dist_init agreed on with the other ranks (it has selected the GPU).
+static Backend* choose_backend(const TrainConfig* tc, const Dist* dist) {
+    if (dist->gpu < 0) return backend_cpu_create();
+    Backend* be = backend_cuda_create(strcmp(tc->precision, "fp32") ? DTYPE_BF16 : DTYPE_F32);
+    if (!be) FATAL("rank %d: GPU %d is selected, but the CUDA backend did not start", dist->rank, dist->gpu);
+    return be;
 }
 
 static void setup_model(Trainer* t) {
@@ -309,7 +305,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     }
     setup_data(&t);
     t.be = choose_backend(tc, dist);
-    dist_setup_backend(dist, t.be, opt->nccl_id_file);
+    dist_setup_backend(dist);
     setup_model(&t);
 
     long step = 0;

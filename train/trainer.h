@@ -7,7 +7,6 @@
 
 typedef struct {
     const char* resume_dir;    // continue the run in this directory (its newest checkpoint)
-    const char* nccl_id_file;  // multi-GPU without MPI
     const char* config_json;   // the resolved config, saved with the run and in checkpoints
 } TrainOptions;
 

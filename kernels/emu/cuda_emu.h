@@ -340,6 +340,10 @@ inline unsigned emu_syncwarp_mask_(unsigned mask = 0xffffffffu) { return mask; }
     ((void)emu_warp_exchange(__FILE__, __LINE__, EMU_SYNCWARP, emu_syncwarp_mask_(__VA_ARGS__), 0, 0, 32))
 #define __activemask() emu_activemask()
 
+// Stops the grid with cudaErrorLaunchFailure, reported by the next synchronising call.
+[[noreturn]] void emu_trap(const char* file, int line);
+#define __trap() emu_trap(__FILE__, __LINE__)
+
 inline void __threadfence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_system(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }

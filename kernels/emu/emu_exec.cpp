@@ -153,6 +153,7 @@ struct Launch {
     std::atomic<uint64_t> next_block;  // claimed by the workers
     std::vector<uint32_t> order;      // block order in shuffle mode, else empty
     uint64_t shuffle_seed;            // 0: off
+    mutable std::atomic<bool> trapped{false};  // a thread called __trap(): no more blocks start
 };
 
 enum FiberState : uint8_t { READY, AT_BARRIER, AT_WARP, EXITED };
@@ -221,6 +222,7 @@ struct Worker {
     unsigned ready_head = 0, ready_count = 0;
     bool shuffle = false;
     uint64_t rng = 0;
+    bool block_trapped = false;  // one of its threads called __trap(): its other fibers never resume
 
     // dynamic shared memory: [red zone][kMaxDynamicSharedOptin][red zone]
     unsigned char* dynamic_shared = nullptr;
@@ -558,8 +560,9 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
     }
     w.shuffle = L.shuffle_seed != 0;
     if (w.shuffle) w.rng = L.shuffle_seed ^ (b * 0xD1B54A32D192ED03ull);
+    w.block_trapped = false;
 
-    for (;;) {
+    while (!w.block_trapped) {
         Fiber* f = pop_ready(w);
         if (!f) {
             if (w.live == 0) break;
@@ -614,7 +617,7 @@ void* worker_main(void* arg) {
         }
         for (;;) {
             uint64_t b = L->next_block.fetch_add(1, std::memory_order_relaxed);
-            if (b >= L->n_blocks) break;
+            if (b >= L->n_blocks || L->trapped.load(std::memory_order_relaxed)) break;
             run_block(w, *L, b);
         }
         if (p.running.fetch_sub(1) == 1) {
@@ -809,6 +812,10 @@ void emu_launch_impl(const char* name, dim3 grid, dim3 block, size_t shared_byte
     if (on_worker_thread())
         emu_fatal("%s: a kernel launched kernel '%s': launches from device code (dynamic parallelism) are not "
                   "emulated", where(*current_fiber()->worker).c_str(), name);
+    if (emu_context_failed()) {  // a GPU runs nothing after an execution error
+        emu_sticky_error();
+        return;
+    }
     std::string culprit = std::string("kernel '") + name + "'";
     emu_check_red_zones_before(culprit.c_str());
     std::lock_guard<std::mutex> one_launch(launch_lock);
@@ -892,6 +899,19 @@ uint64_t emu_warp_exchange(const char* file, int line, EmuWarpOp op, unsigned ma
 unsigned emu_activemask(void) {
     Fiber* f = current_fiber();
     return f->worker->warp_live[f->warp];
+}
+
+// The whole grid stops: this block's other threads never resume and no further block starts.
+void emu_trap(const char* file, int line) {
+    Fiber* f = current_fiber();
+    Worker& w = *f->worker;
+    std::string what = where(f) + ": __trap() at " + file + ":" + std::to_string(line);
+    emu_set_execution_error(cudaErrorLaunchFailure, what.c_str());
+    w.launch->trapped.store(true);
+    w.block_trapped = true;
+    w.switches++;
+    context_switch(&f->ctx, &w.scheduler);
+    __builtin_unreachable();
 }
 
 void emu_yield(void) {

@@ -12,6 +12,19 @@
 // Records `err` as the calling host thread's last error (cudaGetLastError) and returns it.
 cudaError_t emu_set_error(cudaError_t err);
 
+// A fault while a kernel runs (__trap) is asynchronous and sticky, as on a GPU: the launch itself
+// succeeds, the first synchronising call after it (cudaDeviceSynchronize, cudaStreamSynchronize,
+// cudaEventSynchronize, cudaMemcpy, cudaMemset) returns the error, and from then on every
+// one of those calls, each launch and cudaGetLastError return it too. Launches after the fault do
+// not run. `what` (kernel, block, thread, site) is printed when the fault happens.
+void emu_set_execution_error(cudaError_t err, const char* what);
+// cudaSuccess, or the execution error once a synchronising call has reported it (recorded as the
+// last error); emu_sync_point() is such a call.
+cudaError_t emu_sticky_error(void);
+cudaError_t emu_sync_point(void);
+// Whether a launch must not run: an execution error has happened, reported or not.
+bool emu_context_failed(void);
+
 // Fills with the poison that marks memory nobody has written: the 16-bit pattern 0x7FFF at even
 // addresses, a NaN as bf16, float and double, and a huge value as a 32-bit integer.
 void emu_fill_poison(void* ptr, size_t bytes);

@@ -36,12 +36,45 @@ cudaError_t emu_set_error(cudaError_t err) {
     if (err != cudaSuccess) last_error = err;
     return err;
 }
+
+// The process's one execution error (the emulation has one context per process) and whether a
+// synchronising call has reported it yet.
+static std::mutex execution_lock;
+static cudaError_t execution_error = cudaSuccess;
+static bool execution_error_reported = false;
+
+void emu_set_execution_error(cudaError_t err, const char* what) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    if (execution_error != cudaSuccess) return;
+    execution_error = err;
+    fprintf(stderr, "CUDA emulation: %s: %s (reported by the next synchronising call)\n", what,
+            cudaGetErrorString(err));
+}
+bool emu_context_failed(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    return execution_error != cudaSuccess;
+}
+cudaError_t emu_sticky_error(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    return execution_error_reported ? emu_set_error(execution_error) : cudaSuccess;
+}
+cudaError_t emu_sync_point(void) {
+    std::lock_guard<std::mutex> guard(execution_lock);
+    if (execution_error != cudaSuccess) execution_error_reported = true;
+    return emu_set_error(execution_error);
+}
+
 cudaError_t cudaGetLastError(void) {
+    cudaError_t sticky = emu_sticky_error();
+    if (sticky != cudaSuccess) return sticky;
     cudaError_t err = last_error;
     last_error = cudaSuccess;
     return err;
 }
-cudaError_t cudaPeekAtLastError(void) { return last_error; }
+cudaError_t cudaPeekAtLastError(void) {
+    cudaError_t sticky = emu_sticky_error();
+    return sticky != cudaSuccess ? sticky : last_error;
+}
 
 const char* cudaGetErrorName(cudaError_t error) {
     switch (error) {
@@ -92,22 +125,62 @@ const char* cudaGetErrorString(cudaError_t error) {
 // ---------------------------------------------------------------- the device
 static const size_t kTotalGlobalMem = (size_t)80 << 30;
 
+// TIPCAP_EMU_DEVICES=n: the machine has n identical devices (default 1; 0: a machine without GPU).
+// They share one memory, so every device pointer is valid on every device.
+static int device_count(void) {
+    static const int count = [] {
+        const char* v = getenv("TIPCAP_EMU_DEVICES");
+        if (!v || !*v) return 1;
+        char* end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 0 || n > 64) emu_fatal("TIPCAP_EMU_DEVICES=%s: give a device count from 0 to 64", v);
+        return (int)n;
+    }();
+    return count;
+}
+static cudaError_t check_device(int device) {
+    if (device_count() == 0) return emu_set_error(cudaErrorNoDevice);
+    return device >= 0 && device < device_count() ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice);
+}
+
+// The current device belongs to the host thread, as in CUDA.
+static thread_local int current_device = 0;
+
+// A CUDA-aware MPI opens a context on the current device in MPI_Init: device 0 unless the program
+// selected one before. A later cudaSetDevice to another device leaves that context behind, on a GPU
+// that another rank uses. MPI_Initialized is looked up weakly: programs without MPI have none.
+extern "C" int MPI_Initialized(int* flag) __attribute__((weak));
+static int device_at_mpi_init = -1;
+
 cudaError_t cudaGetDeviceCount(int* count) {
     if (!count) return emu_set_error(cudaErrorInvalidValue);
-    *count = 1;
+    *count = device_count();
+    return *count ? cudaSuccess : emu_set_error(cudaErrorNoDevice);
+}
+cudaError_t cudaSetDevice(int device) {
+    cudaError_t err = check_device(device);
+    if (err != cudaSuccess) return err;
+    int mpi_initialized = 0;
+    if (device_at_mpi_init < 0 && MPI_Initialized && MPI_Initialized(&mpi_initialized) == 0 && mpi_initialized)
+        device_at_mpi_init = current_device;
+    if (device_at_mpi_init >= 0 && device != device_at_mpi_init)
+        emu_fatal("cudaSetDevice(%d) after MPI_Init: a CUDA-aware MPI opened a context on device %d in MPI_Init, which "
+                  "this process keeps beside its context on device %d; select the device before MPI_Init (from the "
+                  "launcher's local rank)", device, device_at_mpi_init, device);
+    current_device = device;
     return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : emu_set_error(cudaErrorInvalidDevice); }
 cudaError_t cudaGetDevice(int* device) {
     if (!device) return emu_set_error(cudaErrorInvalidValue);
-    *device = 0;
+    if (device_count() == 0) return emu_set_error(cudaErrorNoDevice);
+    *device = current_device;
     return cudaSuccess;
 }
 
 // A plausible sm_90 (H100 SXM) description: the launch checks use its limits.
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     if (!prop) return emu_set_error(cudaErrorInvalidValue);
-    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    if (cudaError_t err = check_device(device)) return err;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "CUDA emulation on the CPU (sm_90, H100-like)");
     prop->totalGlobalMem = kTotalGlobalMem;
@@ -148,9 +221,9 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
     if (!value) return emu_set_error(cudaErrorInvalidValue);
-    if (device != 0) return emu_set_error(cudaErrorInvalidDevice);
+    if (cudaError_t err = check_device(device)) return err;
     cudaDeviceProp p;
-    cudaGetDeviceProperties(&p, 0);
+    cudaGetDeviceProperties(&p, device);
     switch (attr) {
         case cudaDevAttrMaxThreadsPerBlock: *value = p.maxThreadsPerBlock; break;
         case cudaDevAttrMaxSharedMemoryPerBlock: *value = (int)p.sharedMemPerBlock; break;
@@ -165,8 +238,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     return cudaSuccess;
 }
 
-// Launches and library calls complete before they return.
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+// Launches and library calls complete before they return: what is left is an execution error.
+cudaError_t cudaDeviceSynchronize(void) { return emu_sync_point(); }
 
 // ---------------------------------------------------------------- poison and red zones
 void emu_fill_poison(void* ptr, size_t bytes) {
@@ -401,6 +474,7 @@ static cudaError_t memcpy_checked(const char* call, void* dst, const void* src, 
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, cudaMemcpyKind kind) {
+    if (emu_sync_point() != cudaSuccess) return cudaGetLastError();
     return memcpy_checked("cudaMemcpy", dst, src, count, kind);
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
@@ -413,7 +487,10 @@ static cudaError_t memset_checked(const char* call, void* ptr, int value, size_t
     memset(ptr, value, count);
     return cudaSuccess;
 }
-cudaError_t cudaMemset(void* ptr, int value, size_t count) { return memset_checked("cudaMemset", ptr, value, count); }
+cudaError_t cudaMemset(void* ptr, int value, size_t count) {
+    if (emu_sync_point() != cudaSuccess) return cudaGetLastError();
+    return memset_checked("cudaMemset", ptr, value, count);
+}
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t count, cudaStream_t stream) {
     return memset_checked("cudaMemsetAsync", ptr, value, count);
 }
@@ -459,7 +536,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    return stream_ok(stream) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+    if (!stream_ok(stream)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    return emu_sync_point();
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaStreamSynchronize(stream); }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
@@ -488,7 +566,8 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-    return event && handle_live(event) ? cudaSuccess : emu_set_error(cudaErrorInvalidResourceHandle);
+    if (!event || !handle_live(event)) return emu_set_error(cudaErrorInvalidResourceHandle);
+    return emu_sync_point();
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

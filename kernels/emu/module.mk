@@ -1,6 +1,6 @@
 # kernels/emu/: the CPU emulation of CUDA (see kernels/emu/README.md). Its runtime goes into
 # build/libtipcap_cuda_emu.a with the kernels compiled under emulation.
-EMU_SRCS += kernels/emu/emu_runtime.cpp kernels/emu/emu_exec.cpp kernels/emu/emu_cublas.cpp
+EMU_SRCS += kernels/emu/emu_runtime.cpp kernels/emu/emu_exec.cpp kernels/emu/emu_cublas.cpp kernels/emu/emu_nccl.cpp
 
 # Tests of the emulation. Their kernels (tests/emu_test_kernels.cu) join the emulation library,
 # which only tests link; with nvcc they also build test-gpu's test_emu, checking the same
@@ -21,3 +21,9 @@ $(BIN)/bench/bench_emu: $(BUILD)/emu/bench/bench_emu.o $(BUILD)/libtipcap_cuda_e
 	$(Q)$(CXX) $^ -o $@ $(LDLIBS)
 bench-emu: $(BIN)/bench/bench_emu
 .PHONY: bench-emu
+
+# Tests of the emulated devices and NCCL, one forked process per rank; their calls
+# (tests/emu_nccl_ranks.cu) join the emulation library.
+TESTS += test_emu_nccl
+test_emu_nccl_SRCS := tests/test_emu_nccl.c
+$(BUILD)/libtipcap_cuda_emu.a: $(BUILD)/emu/tests/emu_nccl_ranks.o
