@@ -638,7 +638,7 @@ static Match scan(const Text* t, size_t i) {
         plain(&b, k - i, SKIP);
         return b;
     }
-    int alpha = ascii_letter(c);
+    int alpha = ascii_letter(f);  // where a caseless literal can start: U+017F, U+0130, U+0131, U+212A too
     // c[+][+] | (c|f)# | cannot | 'twas | 'tis | gonna|gotta|lemme|gimme|wanna (pushback)
     if (f == 'c' && at(t, i + 1) == '+' && at(t, i + 2) == '+') plain(&b, 3, TEXT);
     if ((f == 'c' || f == 'f') && at(t, i + 1) == '#') plain(&b, 2, TEXT);
