@@ -67,9 +67,9 @@ double spice_approx_score(const Meteor* synonyms, const EvalImage* images, size_
 // ---------------------------------------------------------------- helpers
 // numpy's pairwise summation (np.mean / np.sum over float64), so means match the toolkit bit for bit.
 double np_pairwise_sum(const double* a, size_t n);
-// Simple lower-case mapping of a code point (Java's String.toLowerCase for one character).
+// Java 17's Character.toLowerCase (both jars run on it; defined with the tokenizer's tables).
 uint32_t unicode_lower(uint32_t c);
-// 1 for a letter that has case (upper or lower).
+// 1 for a character Java's final-sigma rule counts as cased.
 int unicode_is_cased(uint32_t c);
 // Validates UTF-8; returns the byte offset of the first invalid sequence or -1 if valid.
 long utf8_invalid_offset(const char* s, size_t len);

@@ -57,6 +57,29 @@ static void line_col(const char* s, size_t off, size_t* line, size_t* col) {
     }
 }
 
+// A C string cannot hold the NUL of a JSON "\u0000", which the PTB tokenizer must see (the jar
+// drops it but keeps the text around it): inside strings it becomes C0 80, Java's own two-byte
+// NUL, which the tokenizer decodes back. Run after the UTF-8 check, which rejects C0 80 as input.
+static void keep_escaped_nuls(char* text) {
+    char *r = text, *w = text;
+    int in_string = 0;
+    while (*r) {
+        if (in_string && r[0] == '\\' && !strncmp(r + 1, "u0000", 5)) {
+            *w++ = (char)0xC0;
+            *w++ = (char)0x80;
+            r += 6;
+            continue;
+        }
+        if (in_string && r[0] == '\\' && r[1]) {
+            *w++ = *r++;
+        } else if (*r == '"') {
+            in_string = !in_string;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+}
+
 static cJSON* parse_file(const char* path, char* err, size_t cap) {
     size_t len;
     char* text = slurp(path, &len, err, cap);
@@ -76,6 +99,7 @@ static cJSON* parse_file(const char* path, char* err, size_t cap) {
         free(text);
         return NULL;
     }
+    if (strstr(text, "\\u0000")) keep_escaped_nuls(text);
     const char* end = NULL;
     cJSON* root = cJSON_ParseWithOpts(text, &end, 1);
     if (!root) {

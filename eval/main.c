@@ -150,6 +150,10 @@ static void json_string(FILE* f, const char* s) {
     fputc('"', f);
     for (const unsigned char* p = (const unsigned char*)s; *p; p++) {
         if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (p[0] == 0xC0 && p[1] == 0x80) {  // a NUL, as input.c keeps it
+            fputs("\\u0000", f);
+            p++;
+        }
         else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
         else fputc(*p, f);
     }

@@ -1,40 +1,6 @@
-// numpy's pairwise summation, a UTF-8 validator, Unicode lower-casing.
-#include <locale.h>
-#include <pthread.h>
-#include <wctype.h>
+// numpy's pairwise summation, a UTF-8 validator.
 
 #include "eval/eval.h"
-
-// Lower-casing beyond ASCII follows the C library's Unicode tables (the C.UTF-8 locale, opened
-// once and used through towlower_l, so the process locale is untouched); without that locale,
-// a table for Latin, Greek and Cyrillic.
-static locale_t utf8_locale;
-static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
-static void open_utf8_locale(void) { utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
-
-int unicode_is_cased(uint32_t c) {
-    if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    pthread_once(&utf8_locale_once, open_utf8_locale);
-    if (utf8_locale) return iswupper_l((wint_t)c, utf8_locale) || iswlower_l((wint_t)c, utf8_locale);
-    return unicode_lower(c) != c;
-}
-
-uint32_t unicode_lower(uint32_t c) {
-    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    pthread_once(&utf8_locale_once, open_utf8_locale);
-    if (utf8_locale) return (uint32_t)towlower_l((wint_t)c, utf8_locale);
-    if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-    if (c == 0x178) return 0xFF;
-    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x138 && c != 0x149 && c != 0x17F) {
-        int odd_is_lower = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-        if (odd_is_lower) return (c & 1) ? c + 1 : c;
-        return (c & 1) ? c : c + 1;
-    }
-    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
-    if (c >= 0x410 && c <= 0x42F) return c + 32;
-    if (c >= 0x400 && c <= 0x40F) return c + 80;
-    return c;
-}
 
 // numpy (pairwise_sum in loops_utils): blocks of at most 128 summed with eight accumulators,
 // larger arrays split in halves rounded down to a multiple of 8.
