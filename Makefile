@@ -142,7 +142,8 @@ EVAL_LIB := $(BUILD)/libtipcap_eval.a
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter %.c,$(1))) $(patsubst %.cpp,$(BUILD)/obj/%.o,$(filter %.cpp,$(1)))
 LIB_OBJS := $(call obj,$(LIB_SRCS))
 EVAL_OBJS := $(call obj,$(EVAL_SRCS))
-EMU_OBJS := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/emu/%.o,$(EMU_SRCS))
+EMU_OBJS := $(patsubst %.cu,$(BUILD)/emu/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/emu/%.o,$(EMU_SRCS)) \
+            $(BUILD)/emu/gen/emu_cuda_resources.o
 CUDA_OBJS := $(patsubst %.cu,$(BUILD)/cuda/%.o,$(CU_SRCS)) $(patsubst %.cpp,$(BUILD)/cuda/%.o,$(CUDA_ONLY_SRCS))
 
 # Programs link the CUDA backend when nvcc exists; they choose the GPU at run time if one is present.
@@ -207,7 +208,6 @@ $(BUILD)/emu/gen/emu_cuda_resources.o: $(BUILD)/gen/emu_cuda_resources.cpp
 	@mkdir -p $(@D)
 	@echo '  EMU  $<'
 	$(Q)$(CXX) $(CPPFLAGS) $(CXXFLAGS) -DTIPCAP_CUDA_EMU -c $< -o $@
-$(EMU_LIB): $(BUILD)/emu/gen/emu_cuda_resources.o
 
 $(CUDA_LIB): $(CUDA_OBJS)
 	@mkdir -p $(@D)
