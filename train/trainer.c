@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,23 @@ static double validate(Trainer* t) {
     return count > 0 ? sum / count : NAN;
 }
 
+// SIGTERM or SIGUSR1 asks the run to stop after the step under way, with a checkpoint. The handler
+// only records the signal; more of them change nothing (Slurm may send both). SIGKILL ends the
+// process at once, and the checkpoints already written stay intact.
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;  // interrupted system calls go on
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
 static void save_checkpoint(Trainer* t, long step, const char* config_json) {
     if (t->dist->rank != 0) return;
     TrainState st = {.step = step, .data = train_iter_position(&t->iter), .seed = t->tc->seed,
@@ -297,6 +315,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     t.tc = tc;
     t.dist = dist;
     double t_start = timer_now();
+    catch_stop_signals();
     if (!opt->resume_dir) {  // a new run never writes into an earlier run's directory
         char ckpt[4200];
         if (checkpoint_latest(tc->dir, ckpt, sizeof ckpt))
@@ -386,7 +405,19 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             t_last = now;
             tokens_since = 0;
         }
-        if ((tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) || last) save_checkpoint(&t, step, opt->config_json);
+        int saved = (tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) || last;
+        if (saved) save_checkpoint(&t, step, opt->config_json);
+        // Every rank stops at the same step, whichever of them got the signal.
+        if (!last && dist_sum_double(dist, (double)stop_signal) > 0) {
+            if (!saved) save_checkpoint(&t, step, opt->config_json);
+            if (dist->rank == 0)
+                LOG_INFO("stopped by %s after step %ld of %ld, with a checkpoint: exit status %d; "
+                         "--resume %s continues the run",
+                         stop_signal == SIGUSR1 ? "SIGUSR1" : stop_signal == SIGTERM ? "SIGTERM" : "a signal to another rank",
+                         step, t.total_steps, TRAIN_EXIT_PREEMPTED, tc->dir);
+            status = TRAIN_EXIT_PREEMPTED;
+            break;
+        }
     }
     if (dist->rank == 0) {
         report_close(&report);

@@ -1,0 +1,169 @@
+// tipcap-train stopped and resumed as a researcher does it, on the tiny config of
+// tests/train_fixture.h (seconds, not minutes: tests/test_train.c has the slow cases): SIGTERM
+// mid-run writes a checkpoint and exits 75, and --resume gives the losses and weights of an
+// uninterrupted run bit for bit; under a local Slurm, a sweep task so signalled requeues itself.
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "tests/harness.h"
+#include "tests/train_fixture.h"
+#include "train/trainer.h"
+
+#define STEPS "300"
+
+// The columns of metrics.csv that do not depend on timing: step,epoch,loss,val_loss,lr,grad_norm.
+static char* deterministic_metrics(const char* run) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    char* text = slurp(path);
+    size_t cap = strlen(text) + 1, len = 0;
+    char* out = mallocCheck(cap);
+    out[0] = '\0';
+    char* save;
+    for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int commas = 0;
+        for (char* p = line; *p; p++)
+            if (*p == ',' && ++commas == 6) { *p = '\0'; break; }
+        len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+    }
+    free(text);
+    return out;
+}
+
+static int same_file(const char* a, const char* b) {
+    size_t la, lb;
+    char* x = readFileCheck(a, &la);
+    char* y = readFileCheck(b, &lb);
+    int same = la == lb && !memcmp(x, y, la);
+    free(x);
+    free(y);
+    return same;
+}
+
+// Starts `bin/tipcap-train --config config --set run.dir=RUN` for STEPS steps with a checkpoint
+// only at the end, stderr into log.
+static pid_t start_training(const char* run, const char* log) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "a", stderr)) _exit(127);
+        char set_dir[200];
+        snprintf(set_dir, sizeof set_dir, "run.dir=%s", run);
+        execl("bin/tipcap-train", "tipcap-train", "--config", config, "--set", set_dir, "--set", "train.steps=" STEPS, "--set",
+              "train.checkpoint_every=1000", (char*)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+// kill -TERM mid-run: the step under way finishes, a checkpoint is written (checkpoint_every is
+// beyond the signal), the exit status is 75; --resume ends with the metrics and the weights of the
+// run that was never stopped.
+static void test_sigterm_checkpoints_and_resumes(void) {
+    char log[128], whole[128], stopped[128];
+    snprintf(log, sizeof log, "%s/sigterm.log", dir);
+    snprintf(whole, sizeof whole, "%s/whole", dir);
+    snprintf(stopped, sizeof stopped, "%s/stopped", dir);
+    const char* steps = "train.steps=" STEPS " --set train.checkpoint_every=1000";
+    REQUIRE(sh(log, "bin/tipcap-train --config %s --set run.dir=%s --set %s", config, whole, steps) == 0,
+            "the uninterrupted run failed (see %s)", log);
+    pid_t pid = start_training(stopped, log);
+    for (int i = 0; i < 4000 && isnan(metric_loss(stopped, 5)); i++) usleep(2000);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == TRAIN_EXIT_PREEMPTED,
+            "SIGTERM: expected exit status %d, got %s %d (see %s)", TRAIN_EXIT_PREEMPTED,
+            WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log);
+    char* text = slurp(log);
+    CHECK(strstr(text, "stopped by SIGTERM after step") && strstr(text, "exit status 75"), "no stop line in %s", log);
+    free(text);
+    long at = -1;
+    for (long s = 5; s < 300; s++) {
+        char ckpt[256];
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoints/step_%08ld/model.safetensors", stopped, s);
+        if (access(ckpt, F_OK) == 0) at = s;
+    }
+    REQUIRE(at > 0, "no checkpoint between step 5 and the end after SIGTERM");
+    printf("  stopped after step %ld of " STEPS "\n", at);
+    REQUIRE(sh(log, "bin/tipcap-train --resume %s", stopped) == 0, "resume failed (see %s)", log);
+    char* a = deterministic_metrics(whole);
+    char* b = deterministic_metrics(stopped);
+    CHECK(!strcmp(a, b), "metrics differ after SIGTERM and --resume (see %s and %s)", whole, stopped);
+    free(a);
+    free(b);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/checkpoints/step_%08d/model.safetensors", whole, atoi(STEPS));
+    snprintf(pb, sizeof pb, "%s/checkpoints/step_%08d/model.safetensors", stopped, atoi(STEPS));
+    CHECK(same_file(pa, pb), "the final weights differ");
+}
+
+// scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): the warning Slurm sends
+// before a time limit (sbatch --signal=B:USR1, here by scancel --batch --signal=USR1) reaches the
+// trainer through the task's shell; the trainer checkpoints and exits 75, the task requeues itself,
+// resumes from that checkpoint and finishes (trained, captioned, scored).
+static void test_slurm_signal_requeues(void) {
+    if (geteuid() != 0) SKIP("starting slurmctld and slurmd needs root");
+    if (system("command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null") != 0)
+        SKIP("Slurm is not installed (scripts/install-deps.sh installs slurmctld, slurmd, slurm-client, munge)");
+    char log[160], slurm[128], spec[160], out[160], task_log[200];
+    snprintf(log, sizeof log, "%s/slurm.log", dir);
+    snprintf(slurm, sizeof slurm, "%s/slurm", dir);
+    snprintf(spec, sizeof spec, "%s/sweep.json", dir);
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    REQUIRE(sh(log, "scripts/slurm-local.sh start %s", slurm) == 0, "could not start a local Slurm (see %s)", log);
+    char conf[200];
+    snprintf(conf, sizeof conf, "%s/slurm.conf", slurm);
+    setenv("SLURM_CONF", conf, 1);
+    FILE* f = fopenCheck(spec, "wb");
+    fprintf(f,
+            "{\"name\": \"test-preempt\", \"out\": \"%s\", \"configs\": {\"tiny\": \"%s\"}, \"seeds\": [1],\n"
+            " \"set\": {\"train.steps\": " STEPS ", \"train.checkpoint_every\": 1000},\n"
+            " \"infer\": {\"features\": \"%s\", \"beam\": 1, \"prompts\": \"none\", \"args\": [\"--limit\", \"5\"]},\n"
+            " \"eval\": {\"refs\": \"%s\", \"args\": [\"--metrics\", \"bleu\"]},\n"
+            " \"slurm\": {\"cpus_per_task\": 1, \"time\": \"00:10:00\"}}\n",
+            out, config, features, corpus);
+    fclose(f);
+    char run[200];
+    snprintf(run, sizeof run, "%s/tasks/0000/run", out);
+    int rc = sh(log, "scripts/sweep %s", spec);
+    if (rc == 0) {
+        for (int i = 0; i < 30000 && isnan(metric_loss(run, 5)); i++) usleep(2000);  // at most a minute
+        // the signal; then the requeued job is made eligible at once (Slurm holds it back two minutes)
+        rc = sh(log, "scancel --batch --signal=USR1 --name test-preempt && "
+                     "for i in $(seq 1 600); do squeue -h -n test-preempt -o %%r | grep -q BeginTime && break; sleep 0.1; done && "
+                     "scontrol update JobId=$(squeue -h -n test-preempt -o %%i) StartTime=now && "
+                     "for i in $(seq 1 1200); do [ -z \"$(squeue -h -n test-preempt)\" ] && exit 0; sleep 0.25; done; exit 1");
+        CHECK(rc == 0, "the signalled job was not requeued and finished in 5 minutes (see %s and %s/logs)", log, out);
+        snprintf(task_log, sizeof task_log, "%s/logs/*_0.out", out);
+        CHECK(sh(log, "grep -q 'stopped by SIGUSR1 after step' %s && grep -q 'exit 75): requeueing job' %s && "
+                      "grep -q 'resumed from .*checkpoints/step_' %s && test -f %s/tasks/0000/DONE",
+                 task_log, task_log, task_log, out) == 0,
+              "the task was not stopped, requeued, resumed and finished (see %s)", task_log);
+    } else {
+        CHECK(0, "scripts/sweep failed (see %s)", log);
+    }
+    sh(log, "scripts/slurm-local.sh stop %s", slurm);
+    unsetenv("SLURM_CONF");
+}
+
+int main(void) {
+    if (access("bin/tipcap-train", X_OK) != 0) {
+        printf("run from the repository root after make\n0 passed, 1 failed, 0 skipped\n");
+        return 1;
+    }
+    if (fixture_setup("train_resume")) {
+        printf("FAIL setup: could not simulate the test data in %s\n0 passed, 1 failed, 0 skipped\n", dir);
+        return 1;
+    }
+    RUN(test_sigterm_checkpoints_and_resumes);
+    RUN(test_slurm_signal_requeues);
+    int rc = test_summary();
+    if (rc == 0) fixture_remove();
+    return rc;
+}
