@@ -1,7 +1,9 @@
 // tipcap-train stopped and resumed as a researcher does it, on the tiny config of
 // tests/train_fixture.h (seconds, not minutes: tests/test_train.c has the slow cases): SIGTERM
 // mid-run writes a checkpoint and exits 75, and --resume gives the losses and weights of an
-// uninterrupted run bit for bit; under a local Slurm, a sweep task so signalled requeues itself.
+// uninterrupted run bit for bit; under a local Slurm, a sweep task so signalled requeues itself;
+// --resume --set records what the run now uses, and a finished run says so.
+#include <cJSON.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -103,6 +105,64 @@ static void test_sigterm_checkpoints_and_resumes(void) {
     CHECK(same_file(pa, pb), "the final weights differ");
 }
 
+// metrics.csv's elapsed_s (column 8) at a step.
+static double metric_elapsed(const char* run, long step) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    char* text = slurp(path);
+    double elapsed = NAN;
+    char* save;
+    for (char* line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        long s;
+        double e;
+        if (sscanf(line, "%ld,%*d,%*f,%*f,%*f,%*f,%*f,%lf", &s, &e) == 2 && s == step) elapsed = e;
+    }
+    free(text);
+    return elapsed;
+}
+
+// --resume --set train.steps=42 of a run of 40: config.json records 42 (the log has 40 -> 42), the
+// "done" line counts 2 steps now and 42 in the run, elapsed_s goes on from where it was; a --resume
+// of the finished run says so and changes nothing.
+static void test_resume_with_set(void) {
+    char log[128], run[128], path[200];
+    snprintf(log, sizeof log, "%s/set.log", dir);
+    snprintf(run, sizeof run, "%s/set", dir);
+    snprintf(path, sizeof path, "%s/config.json", run);
+    REQUIRE(sh(log, "bin/tipcap-train --config %s --set run.dir=%s --set train.steps=40 --set train.checkpoint_every=40",
+               config, run) == 0, "training failed (see %s)", log);
+    char resumed[160];
+    snprintf(resumed, sizeof resumed, "%s/set_resumed.log", dir);
+    REQUIRE(sh(resumed, "bin/tipcap-train --resume %s --set train.steps=42", run) == 0, "resume failed (see %s)", resumed);
+    char* text = slurp(resumed);
+    CHECK(strstr(text, "config.json: train.steps: 40 -> 42"), "the log does not record the earlier value:\n%s", text);
+    CHECK(strstr(text, "done: 2 steps in") && strstr(text, "(steps 41 to 42); the run: 42 steps in"),
+          "the done line does not count this invocation's steps and the run's:\n%s", text);
+    free(text);
+    char* cfg = slurp(path);
+    cJSON* root = cJSON_Parse(cfg);
+    cJSON* steps = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "train"), "steps");
+    CHECK(cJSON_IsNumber(steps) && steps->valuedouble == 42, "config.json does not record train.steps = 42:\n%s", cfg);
+    cJSON_Delete(root);
+    double before = metric_elapsed(run, 40), after = metric_elapsed(run, 41);
+    printf("  elapsed_s %.1f at step 40, %.1f at step 41 (resumed)\n", before, after);
+    CHECK(after >= before, "elapsed_s starts again on --resume: %.1f at step 40, %.1f at step 41", before, after);
+    // the finished run: said so, nothing touched
+    char* metrics = slurp((snprintf(path, sizeof path, "%s/metrics.csv", run), path));
+    char finished[160];
+    snprintf(finished, sizeof finished, "%s/set_finished.log", dir);
+    CHECK(sh(finished, "bin/tipcap-train --resume %s", run) == 0, "--resume of a finished run failed (see %s)", finished);
+    text = slurp(finished);
+    CHECK(strstr(text, "the run is finished: it has done 42 steps of 42; nothing to train"), "not said:\n%s", text);
+    CHECK(!strstr(text, "done:"), "a finished run claims to be done again:\n%s", text);
+    free(text);
+    char* metrics_after = slurp(path);
+    snprintf(path, sizeof path, "%s/config.json", run);
+    char* cfg_after = slurp(path);
+    CHECK(!strcmp(metrics, metrics_after) && !strcmp(cfg, cfg_after), "--resume of a finished run changed %s", run);
+    free(metrics), free(metrics_after), free(cfg), free(cfg_after);
+}
+
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): the warning Slurm sends
 // before a time limit (sbatch --signal=B:USR1, here by scancel --batch --signal=USR1) reaches the
 // trainer through the task's shell; the trainer checkpoints and exits 75, the task requeues itself,
@@ -162,6 +222,7 @@ int main(void) {
         return 1;
     }
     RUN(test_sigterm_checkpoints_and_resumes);
+    RUN(test_resume_with_set);
     RUN(test_slurm_signal_requeues);
     int rc = test_summary();
     if (rc == 0) fixture_remove();

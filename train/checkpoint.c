@@ -75,6 +75,8 @@ static int write_state(const float* adam_m, const float* adam_v, size_t n, const
     safetensors_writer_meta(w, "data_cursor", buf);
     snprintf(buf, sizeof buf, "%" PRIu64, st->seed);
     safetensors_writer_meta(w, "seed", buf);
+    snprintf(buf, sizeof buf, "%.3f", st->elapsed_s);
+    safetensors_writer_meta(w, "elapsed_s", buf);
     safetensors_writer_meta(w, "config", st->config_json ? st->config_json : "{}");
     int rc = safetensors_writer_write(w, path, err, err_size);
     safetensors_writer_free(w);
@@ -304,6 +306,8 @@ int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err
         state->data.epoch = epoch;
         state->data.cursor = cursor;
         state->seed = (uint64_t)seed;
+        const char* elapsed = safetensors_meta(&st, "elapsed_s");  // absent in older checkpoints
+        state->elapsed_s = elapsed ? atof(elapsed) : 0;
         const char* cfg = safetensors_meta(&st, "config");
         state->config_json = strdupCheck(cfg ? cfg : "{}");
     }

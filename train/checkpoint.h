@@ -1,7 +1,7 @@
 // Checkpoints: RUN_DIR/checkpoints/step_<8 digits>/ holding
 //   model.safetensors  every parameter tensor by name (fp32), metadata: tipcap_model_config (JSON)
 //   state.safetensors  AdamW moments adam.m and adam.v (fp32, flat), metadata: step, data epoch and
-//                      cursor, seed, the full resolved config (JSON)
+//                      cursor, seed, elapsed_s, the full resolved config (JSON)
 // Both are readable by Python's safetensors with no code of ours, and both carry a CRC-32.
 // A checkpoint is written into a temporary directory and renamed into place, so a kill at any
 // moment leaves the previous checkpoints intact; the oldest beyond `keep` are then removed.
@@ -17,6 +17,7 @@ typedef struct {
     long step;               // optimiser steps done
     DataPosition data;       // where the next step's batch starts
     uint64_t seed;
+    double elapsed_s;        // seconds of training in every invocation up to this step
     char* config_json;       // the resolved training config (owned; free())
 } TrainState;
 
