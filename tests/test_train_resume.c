@@ -163,6 +163,25 @@ static void test_resume_with_set(void) {
     free(metrics), free(metrics_after), free(cfg), free(cfg_after);
 }
 
+// --resume with another model (here --set model.width=64 on a run of width 32): the error names the
+// keys that differ with both values, and does not advise removing the checkpoint, which is fine.
+static void test_resume_model_mismatch(void) {
+    char run[128], log[160];
+    snprintf(run, sizeof run, "%s/set", dir);  // 42 steps of width 32 and 2 decoder layers (test_resume_with_set)
+    snprintf(log, sizeof log, "%s/mismatch.err", dir);
+    int rc = sh(log, "bin/tipcap-train --resume %s --set model.width=64 --set model.dec_layers=3 --set train.steps=50", run);
+    char* err = slurp(log);
+    CHECK(rc == 1, "exit status %d", rc);
+    CHECK(strstr(err, "model.width is 32 in the checkpoint, 64 in the config") &&
+          strstr(err, "model.dec_layers is 2 in the checkpoint, 3 in the config"), "the keys are not named:\n%s", err);
+    CHECK(!strstr(err, "remove"), "advises removing a checkpoint that is fine:\n%s", err);
+    CHECK(!strstr(err, "model.prefix_len") && !strstr(err, "vocabulary"), "names keys that agree:\n%s", err);
+    free(err);
+    char ckpt[200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoints/step_00000042/model.safetensors", run);
+    CHECK(access(ckpt, F_OK) == 0, "the checkpoint is gone");
+}
+
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): the warning Slurm sends
 // before a time limit (sbatch --signal=B:USR1, here by scancel --batch --signal=USR1) reaches the
 // trainer through the task's shell; the trainer checkpoints and exits 75, the task requeues itself,
@@ -223,6 +242,7 @@ int main(void) {
     }
     RUN(test_sigterm_checkpoints_and_resumes);
     RUN(test_resume_with_set);
+    RUN(test_resume_model_mismatch);
     RUN(test_slurm_signal_requeues);
     int rc = test_summary();
     if (rc == 0) fixture_remove();

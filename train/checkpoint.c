@@ -242,12 +242,29 @@ static int config_matches(const Model* m, const SafeTensors* st, char* err, size
         return -1;
     }
     const ModelConfig* c = model_config(m);
-    if (memcmp(&saved, c, sizeof saved)) {
-        snprintf(err, err_size, "%s: the checkpoint's model %s does not match the configured %s", st->path, json,
-                 model_config_json(c));
-        return -1;
-    }
-    return 0;
+    // each field under the name of the config key that sets it
+    const struct { const char* key; int saved, now; } fields[] = {
+        {"the feature dimension D (data.features)", saved.clip_dim, c->clip_dim},
+        {"model.prefix_len", saved.prefix_len, c->prefix_len},
+        {"model.width", saved.width, c->width},
+        {"the decoder's vocabulary size (model.vocab, data.corpus)", saved.vocab_size, c->vocab_size},
+        {"model.max_len", saved.max_len, c->max_len},
+        {"model.dec_layers", saved.dec_layers, c->dec_layers},
+        {"model.dec_heads", saved.dec_heads, c->dec_heads},
+        {"model.int_layers", saved.int_layers, c->int_layers},
+        {"model.int_heads", saved.int_heads, c->int_heads},
+        {"model.map_layers", saved.map_layers, c->map_layers},
+        {"model.proj_hidden", saved.proj_hidden, c->proj_hidden},
+        {"model.max_prompts", saved.max_prompts, c->max_prompts},
+    };
+    size_t len = (size_t)snprintf(err, err_size, "%s: the checkpoint was saved for another model than the config gives:",
+                                  st->path);
+    int n = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (fields[i].saved != fields[i].now && len < err_size)
+            len += (size_t)snprintf(err + len, err_size - len, "%s %s is %d in the checkpoint, %d in the config", n++ ? ";" : "",
+                                    fields[i].key, fields[i].saved, fields[i].now);
+    return n ? CHECKPOINT_MISMATCH : 0;
 }
 
 int model_load_weights(Model* m, const char* model_path, char* err, size_t err_size) {
@@ -272,7 +289,8 @@ static int meta_long(const SafeTensors* st, const char* key, long long* out, cha
 int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err, size_t err_size) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", ckpt_dir);
-    if (model_load_weights(m, path, err, err_size)) return -1;
+    int rc = model_load_weights(m, path, err, err_size);
+    if (rc) return rc;
     if (!state) return 0;
     snprintf(path, sizeof path, "%s/state.safetensors", ckpt_dir);
     SafeTensors st;
@@ -280,7 +298,6 @@ int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err
     size_t n = model_total_params(m);
     const StTensor* tm = safetensors_find(&st, "adam.m");
     const StTensor* tv = safetensors_find(&st, "adam.v");
-    int rc = 0;
     if (!tm || !tv || tm->dtype != ST_F32 || tv->dtype != ST_F32 || (size_t)st_numel(tm) != n || (size_t)st_numel(tv) != n) {
         snprintf(err, err_size, "%s: adam.m and adam.v must be fp32 tensors of %zu elements", path, n);
         rc = -1;

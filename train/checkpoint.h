@@ -25,11 +25,16 @@ typedef struct {
 int checkpoint_save(const char* run_dir, Model* m, const TrainState* st, int keep, char* err, size_t err_size);
 // The newest checkpoint directory of run_dir into path: 1 if found, 0 if there is none.
 int checkpoint_latest(const char* run_dir, char* path, size_t path_size);
+// What checkpoint_load and model_load_weights return when the checkpoint is intact but was saved
+// for another model config (err names each config key that differs); -1 is a damaged or foreign file.
+#define CHECKPOINT_MISMATCH (-2)
+
 // Restores weights (and, if st is not NULL, the moments and the state). Names, shapes and the
-// model config must match the model. Returns 0, or -1 with a message in err.
+// model config must match the model. Returns 0, CHECKPOINT_MISMATCH or -1 with a message in err.
 int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* st, char* err, size_t err_size);
 
 // The model config stored in a model.safetensors (for building the model before loading).
 int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* err, size_t err_size);
-// Loads the weights of a model.safetensors into m (names and shapes must match).
+// Loads the weights of a model.safetensors into m (names and shapes must match); returns as
+// checkpoint_load.
 int model_load_weights(Model* m, const char* model_path, char* err, size_t err_size);

@@ -397,8 +397,11 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             if (dist->rank == 0) LOG_INFO("%s: no checkpoint yet, starting from step 0", tc->dir);
         } else {
             TrainState st;
-            if (checkpoint_load(ckpt, t.model, &st, err, sizeof err))
-                FATAL("%s\n(the checkpoint is left as it is; remove that directory to resume from the one before)", err);
+            int rc = checkpoint_load(ckpt, t.model, &st, err, sizeof err);
+            if (rc == CHECKPOINT_MISMATCH)
+                FATAL("%s\n(the checkpoint is fine and left as it is: resume with the model config it was trained with, "
+                      "without --set or --config changing these keys; another run.dir starts a new run)", err);
+            if (rc) FATAL("%s\n(the checkpoint is left as it is; remove that directory to resume from the one before)", err);
             if (st.seed != tc->seed) FATAL("%s: saved with seed %llu, the config says %llu", ckpt,
                                            (unsigned long long)st.seed, (unsigned long long)tc->seed);
             if (train_iter_seek(&t.iter, st.data, err, sizeof err)) FATAL("%s: %s", ckpt, err);
