@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "data/features.h"
 #include "tests/harness.h"
 #include "tests/train_fixture.h"
 #include "train/trainer.h"
@@ -182,6 +183,44 @@ static void test_resume_model_mismatch(void) {
     CHECK(access(ckpt, F_OK) == 0, "the checkpoint is gone");
 }
 
+// tipcap-infer on image features of another CLIP model than the checkpoint's training features
+// (tipcap-synth's): an error naming both, unless --allow-clip-model-mismatch; a file without images
+// is an error saying so. Nothing is written.
+static void test_infer_checks_clip_model(void) {
+    char run[128], other[160], none[160], out[160], log[160], err[512];
+    snprintf(run, sizeof run, "%s/whole", dir);  // test_sigterm_checkpoints_and_resumes
+    snprintf(other, sizeof other, "%s/other_clip.h5", dir);
+    snprintf(none, sizeof none, "%s/texts_only.h5", dir);
+    snprintf(out, sizeof out, "%s/clip.json", dir);
+    FeatureStore fs;
+    REQUIRE(features_read(features, &fs, err, sizeof err) == 0, "%s", err);
+    snprintf(fs.clip_model, sizeof fs.clip_model, "ViT-L-14 (openai)");
+    REQUIRE(features_write(other, &fs, 0, err, sizeof err) == 0, "%s", err);
+    int n_images = fs.n_images;
+    fs.n_images = 0;  // the captions alone, naming no image
+    for (int i = 0; i < fs.n_texts; i++) fs.image_index[i] = -1;
+    REQUIRE(features_write(none, &fs, 0, err, sizeof err) == 0, "%s", err);
+    fs.n_images = n_images;
+    features_free(&fs);
+    snprintf(log, sizeof log, "%s/clip.err", dir);
+    int rc = sh(log, "bin/tipcap-infer --checkpoint %s --features %s --limit 3 --beam 1 --out %s", run, other, out);
+    char* text = slurp(log);
+    CHECK(rc == 1 && strstr(text, "clip_model \"ViT-L-14 (openai)\"") && strstr(text, "\"tipcap-synth\"") &&
+          strstr(text, "--allow-clip-model-mismatch"), "another CLIP model: exit %d:\n%s", rc, text);
+    free(text);
+    CHECK(access(out, F_OK) != 0, "a refused inference wrote %s", out);
+    rc = sh(log, "bin/tipcap-infer --checkpoint %s --features %s --limit 3 --beam 1 --out %s --allow-clip-model-mismatch",
+            run, other, out);
+    CHECK(rc == 0 && access(out, F_OK) == 0, "--allow-clip-model-mismatch: exit %d (see %s)", rc, log);
+    unlink(out);
+    snprintf(log, sizeof log, "%s/noimages.err", dir);
+    rc = sh(log, "bin/tipcap-infer --checkpoint %s --features %s --out %s", run, none, out);
+    text = slurp(log);
+    CHECK(rc == 1 && strstr(text, "no images: /images is absent or empty"), "no images: exit %d:\n%s", rc, text);
+    free(text);
+    CHECK(access(out, F_OK) != 0, "a refused inference wrote %s", out);
+}
+
 // scripts/sweep on a one-node Slurm started here (scripts/slurm-local.sh): the warning Slurm sends
 // before a time limit (sbatch --signal=B:USR1, here by scancel --batch --signal=USR1) reaches the
 // trainer through the task's shell; the trainer checkpoints and exits 75, the task requeues itself,
@@ -243,6 +282,7 @@ int main(void) {
     RUN(test_sigterm_checkpoints_and_resumes);
     RUN(test_resume_with_set);
     RUN(test_resume_model_mismatch);
+    RUN(test_infer_checks_clip_model);
     RUN(test_slurm_signal_requeues);
     int rc = test_summary();
     if (rc == 0) fixture_remove();

@@ -45,7 +45,8 @@ static int parse_model_config(const char* json, ModelConfig* c) {
     return rc;
 }
 
-static int write_model(Model* m, const float* host, const char* path, char* err, size_t err_size) {
+static int write_model(Model* m, const float* host, const char* clip_model, const char* path, char* err,
+                       size_t err_size) {
     SafeTensorsWriter* w = safetensors_writer_new();
     for (int i = 0; i < model_num_params(m); i++) {
         const ParamInfo* p = model_param(m, i);
@@ -55,6 +56,7 @@ static int write_model(Model* m, const float* host, const char* path, char* err,
     safetensors_writer_add(w, "decoder.vocab", ST_I32, 1, vocab_shape, model_vocab(m));
     safetensors_writer_meta(w, "format", "pt");
     safetensors_writer_meta(w, "tipcap_model_config", model_config_json(model_config(m)));
+    safetensors_writer_meta(w, "clip_model", clip_model ? clip_model : "");
     int rc = safetensors_writer_write(w, path, err, err_size);
     safetensors_writer_free(w);
     return rc;
@@ -153,7 +155,7 @@ int checkpoint_save(const char* run_dir, Model* m, const TrainState* st, int kee
     be->download(be, moments, model_adam_m(m), n * sizeof(float));
     be->download(be, moments + n, model_adam_v(m), n * sizeof(float));
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-    int rc = write_model(m, host, path, err, err_size);
+    int rc = write_model(m, host, st->clip_model, path, err, err_size);
     snprintf(path, sizeof path, "%s/state.safetensors", tmp);
     if (rc == 0) rc = write_state(moments, moments + n, n, st, path, err, err_size);
     free(host);
@@ -188,9 +190,12 @@ int checkpoint_latest(const char* run_dir, char* path, size_t path_size) {
     return count > 0;
 }
 
-int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* err, size_t err_size) {
+int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* clip_model, size_t clip_model_size,
+                                 char* err, size_t err_size) {
     SafeTensors st;
     if (safetensors_read(model_path, &st, err, err_size)) return -1;
+    const char* clip = safetensors_meta(&st, "clip_model");
+    snprintf(clip_model, clip_model_size, "%s", clip ? clip : "");
     const char* json = safetensors_meta(&st, "tipcap_model_config");
     int rc = 0;
     if (!json || parse_model_config(json, cfg)) {

@@ -305,7 +305,7 @@ static void catch_stop_signals(void) {
 static void save_checkpoint(Trainer* t, long step, double elapsed_s, const char* config_json) {
     if (t->dist->rank != 0) return;
     TrainState st = {.step = step, .data = train_iter_position(&t->iter), .seed = t->tc->seed,
-                     .elapsed_s = elapsed_s, .config_json = (char*)config_json};
+                     .elapsed_s = elapsed_s, .clip_model = t->features.clip_model, .config_json = (char*)config_json};
     char err[2048];
     if (checkpoint_save(t->tc->dir, t->model, &st, t->tc->keep_checkpoints, err, sizeof err)) FATAL("%s", err);
 }
