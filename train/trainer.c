@@ -416,14 +416,13 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
         if (dist->rank == 0)
             LOG_INFO("%s: the run is finished: it has done %ld steps of %ld; nothing to train (--set train.steps=N "
                      "with N > %ld continues it)", tc->dir, step, t.total_steps, step);
-    } else if (dist->rank == 0) {
+        trainer_free(&t);
+        return 0;
+    }
+    if (dist->rank == 0) {
         if (make_directories(tc->dir))
             FATAL("%s: cannot create the run directory: %s", tc->dir, strerror(errno));
         write_run_config(tc->dir, opt->config_json);
-    }
-    if (step >= t.total_steps) {
-        trainer_free(&t);
-        return 0;
     }
 
     Report report;
