@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "common/utf8.h"
 
 typedef struct {
     double number;  // CFG_NUMBER, CFG_INT (exact integer), CFG_BOOL (0/1)
@@ -170,6 +171,12 @@ static int apply_override(Config* cfg, const char* spec, char* err, size_t err_s
         set_err(err, err_size, "--set %s: unknown key", key);
         return -1;
     }
+    long bad = utf8_first_invalid(value, strlen(value));
+    if (bad >= 0) {
+        set_err(err, err_size, "--set %s: the value is not valid UTF-8 (byte %ld of it is 0x%02X)", key, bad,
+                (unsigned char)value[bad]);
+        return -1;
+    }
     const ConfigField* f = &cfg->schema[idx];
     ConfigValue* v = &cfg->values[idx];
     char* end = NULL;
@@ -226,6 +233,15 @@ Config* config_parse(const char* text, const char* source, const ConfigField* sc
         cJSON_Delete(d);
     }
 
+    // A config is UTF-8 text: a stray Latin-1 byte would end up in a run name or a path.
+    long bad = utf8_first_invalid(text, strlen(text));
+    if (bad >= 0) {
+        int line, col;
+        json_line_col(text, text + bad, &line, &col);
+        set_err(err, err_size, "%s:%d:%d: invalid UTF-8 (byte offset %ld is 0x%02X)", source, line, col, bad,
+                (unsigned char)text[bad]);
+        goto done;
+    }
     const char* end = NULL;
     root = cJSON_ParseWithOpts(text, &end, 1);
     if (!root) {

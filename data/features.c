@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "data/strmap.h"
 #include "data/tokenizer.h"
 
 static void set_err(char* err, size_t n, const char* fmt, ...) {
@@ -87,6 +88,24 @@ static hid_t float16_type(void) {  // IEEE half, as h5py and numpy store float16
     H5Tset_precision(t, 16);
     H5Tset_ebias(t, 15);
     return t;
+}
+
+// An image key given twice would make results and prompts ambiguous: -1 with the key and both rows
+// in err, or 0.
+static int check_unique_keys(const char* path, char* const* keys, int n, char* err, size_t err_size) {
+    StrMap seen;
+    strmap_init(&seen, (size_t)n);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t first = strmap_put(&seen, keys[i], strlen(keys[i]), i);
+        if (first != i) {
+            set_err(err, err_size, "%s: /images/keys: \"%s\" is in rows %lld and %d (each image once)", path, keys[i],
+                    (long long)first, i);
+            rc = -1;
+        }
+    }
+    strmap_free(&seen);
+    return rc;
 }
 
 int features_find_image(const FeatureStore* fs, const char* key) {
@@ -430,9 +449,14 @@ static int read_all(Reader* r, FeatureStore* fs) {
             set_err(r->err, r->err_size, "%s: /images/keys: %d rows, but /images/embeddings has %d", r->path, n, fs->n_images);
             return -1;
         }
+        if (check_unique_keys(r->path, fs->image_keys, fs->n_images, r->err, r->err_size)) return -1;
     }
     for (int i = 0; i < fs->n_texts; i++)
-        if (fs->image_index[i] < -1 || fs->image_index[i] >= fs->n_images) {
+        if (fs->image_index[i] >= 0 && !link_exists(r->file, "/images")) {
+            set_err(r->err, r->err_size, "%s: /texts/image_index: row %d names image %lld, but the file has no /images "
+                    "group (captions without images have -1)", r->path, i, (long long)fs->image_index[i]);
+            return -1;
+        } else if (fs->image_index[i] < -1 || fs->image_index[i] >= fs->n_images) {
             set_err(r->err, r->err_size, "%s: /texts/image_index: row %d is %lld, outside [-1, %d)", r->path, i,
                     (long long)fs->image_index[i], fs->n_images);
             return -1;
@@ -653,6 +677,7 @@ static int validate_for_write(const char* path, const FeatureStore* fs, char* er
                 set_err(err, err_size, "%s: %s: row %d is missing or not valid UTF-8", path, strs[s].name, i);
                 return -1;
             }
+    if (check_unique_keys(path, fs->image_keys, fs->n_images, err, err_size)) return -1;
     for (int i = 0; i < fs->n_texts; i++)
         if (!fs->image_index || fs->image_index[i] < -1 || fs->image_index[i] >= fs->n_images) {
             set_err(err, err_size, "%s: /texts/image_index: row %d is outside [-1, %d)", path, i, fs->n_images);

@@ -42,7 +42,8 @@ static void usage(FILE* out) {
             "  --web-max-iter N     rejection rounds at most (default 20)\n"
             "unpaired:\n"
             "  --split disjoint|all disjoint (default): images of a random half and captions of the other,\n"
-            "                       so that no true pair is used; all: every image and caption\n"
+            "                       so that no true pair is used; all: every image and caption (also what\n"
+            "                       disjoint does when no caption has an image: there is no pair to avoid)\n"
             "  --psd-floor F        eigenvalues of Cov V - Cov T below F x (sum of the positive ones) / D\n"
             "                       are raised to that floor (default 1e-3)\n"
             "text:\n"
@@ -234,13 +235,15 @@ int prep_gap_main(int argc, char** argv) {
         }
         case GAP_UNPAIRED: {
             GapRows images = gap_inputs_image_rows(&in, &fs), texts = gap_inputs_text_rows(&in, &fs);
+            const char* split = in.split == GAP_SPLIT_ALL ? "all" : "disjoint";
+            if (in.split != in_opt.split)
+                printf("gap: no caption of %s has an image, so no true pair can be used: the disjoint split would only "
+                       "discard half the images; every image and caption is used (split all)\n", a.features);
             printf("gap: unpaired, D %d: %lld images and %lld captions of %s (%s split)\n", fs.dim,
-                   (long long)in.n_images, (long long)in.n_texts, a.features,
-                   in_opt.split == GAP_SPLIT_ALL ? "all" : "disjoint");
+                   (long long)in.n_images, (long long)in.n_texts, a.features, split);
             rc = gap_estimate_unpaired(&g, &images, &texts, fs.dim, &opt, err, sizeof err);
             snprintf(g.source, sizeof g.source, "%s: %lld images, %lld captions (%s split, seed %lld)", a.features,
-                     (long long)in.n_images, (long long)in.n_texts, in_opt.split == GAP_SPLIT_ALL ? "all" : "disjoint",
-                     a.seed);
+                     (long long)in.n_images, (long long)in.n_texts, split, a.seed);
             break;
         }
         case GAP_TEXT: {

@@ -107,7 +107,10 @@ static int select_unpaired(GapInputs* in, const FeatureStore* fs, const char* pa
     int64_t n_img = fs->n_images;
     in->image_set = mallocCheck(sizeof(int64_t) * (n_img ? n_img : 1));
     in->text_set = mallocCheck(sizeof(int64_t) * (fs->n_texts ? fs->n_texts : 1));
-    if (opt->split == GAP_SPLIT_ALL) {
+    int any_pair = 0;  // without one, disjoint halves would only discard half the images
+    for (int64_t k = 0; k < fs->n_texts && !any_pair; k++) any_pair = fs->image_index[k] >= 0;
+    in->split = any_pair ? opt->split : GAP_SPLIT_ALL;
+    if (in->split == GAP_SPLIT_ALL) {
         for (int64_t i = 0; i < n_img; i++) in->image_set[i] = i;
         for (int64_t k = 0; k < fs->n_texts; k++) in->text_set[k] = k;
         in->n_images = n_img;
@@ -135,7 +138,7 @@ static int select_unpaired(GapInputs* in, const FeatureStore* fs, const char* pa
                     "%s: too few rows for the unpaired setting: %lld images and %lld captions selected (%s split of %d "
                     "images, %d captions); each covariance needs at least 2",
                     path, (long long)in->n_images, (long long)in->n_texts,
-                    opt->split == GAP_SPLIT_ALL ? "all" : "disjoint", fs->n_images, fs->n_texts);
+                    in->split == GAP_SPLIT_ALL ? "all" : "disjoint", fs->n_images, fs->n_texts);
     return 0;
 }
 

@@ -6,7 +6,8 @@
 //             rejections can be compared with the truth;
 //   unpaired  an image set and a text set: by default disjoint halves, the images of a random
 //             half and the captions of the other half (with the captions that have no image),
-//             so that no true pair is used; or all images and all captions;
+//             so that no true pair is used; or all images and all captions. When no caption has
+//             an image there is no pair to avoid, and disjoint takes every row too (in->split says);
 //   text      nothing.
 // The rows are indices into the store; gap_inputs_*_rows() give the estimators' views.
 #pragma once
@@ -44,6 +45,7 @@ typedef struct {
     int64_t* image_set;     // [n_images] ascending
     int64_t n_texts;        // unpaired
     int64_t* text_set;      // [n_texts] ascending
+    GapUnpairedSplit split; // unpaired: the split used (all for disjoint when no caption has an image)
 } GapInputs;
 
 // Returns 0, or -1 with an error naming the store's path `path` and what is missing or out of

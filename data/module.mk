@@ -43,7 +43,7 @@ test_data_cli_SRCS := tests/test_data_cli.c
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
                -I. $(shell pkg-config --cflags libcjson 2>/dev/null)
-FUZZ_COMMON := common/check.c common/paths.c data/tokenizer.c data/unicode_tables.c
+FUZZ_COMMON := common/check.c common/paths.c common/utf8.c data/tokenizer.c data/unicode_tables.c
 build/fuzz/fuzz_tokenizer: data/fuzz/fuzz_tokenizer.c $(FUZZ_COMMON)
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) $^ -o $@ $(shell pkg-config --libs libcjson 2>/dev/null) -lm

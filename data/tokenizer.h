@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/utf8.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -38,10 +40,6 @@ char* tokenizer_decode(const Tokenizer* tok, const int32_t* ids, size_t n, size_
                        char* err, size_t err_size);
 // The raw bytes of one token (not NUL-terminated), for streaming decoders.
 const char* tokenizer_token_bytes(const Tokenizer* tok, int32_t id, int* len);
-
-// Offset of the first byte that is not part of valid UTF-8 (overlongs, surrogates and code
-// points above U+10FFFF are invalid), or -1 if the whole buffer is valid.
-long utf8_first_invalid(const char* s, size_t len);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,8 @@ static void usage(FILE* out) {
             "  --limit N             only the first N images, >= 1\n"
             "  --device auto|cpu|cuda, --precision fp32|bf16 (GPU; default bf16)\n"
             "  --with-scores         add \"score\" and \"prompts\" to every result\n"
+            "  --allow-clip-model-mismatch  caption images whose features' clip_model differs from the one the\n"
+            "                        checkpoint was trained on (an error otherwise: the embeddings would not match)\n"
             "  --interactive         read lines \"IMAGE_KEY word, word, ...\" on stdin (no words: no prompts) and\n"
             "                        answer each with one JSON line {\"image\", \"prompts\", \"caption\"} (and\n"
             "                        \"score\" with --with-scores) or {\"image\", \"error\"}; EOF ends (docs/GUIDE.md)\n"
@@ -212,7 +214,8 @@ static void progress(int before, int done, int total, double start, int tty) {
 int main(int argc, char** argv) {
     const char *checkpoint = NULL, *features = NULL, *out_path = NULL, *prompt_mode = "none", *device = "auto",
                *precision = "bf16";
-    int beam = 5, max_len = 0, no_repeat = 0, stop_at_period = 1, batch = 32, with_scores = 0, interactive_mode = 0;
+    int beam = 5, max_len = 0, no_repeat = 0, stop_at_period = 1, batch = 32, with_scores = 0, interactive_mode = 0,
+        allow_clip_mismatch = 0;
     long limit = -1;
     double length_penalty = 0, temperature = 0.01, threshold = 0.4;
     runtime_init(argc, argv);
@@ -238,6 +241,7 @@ int main(int argc, char** argv) {
         else if (OPT("--precision")) precision = v;
         else if (!strcmp(a, "--with-scores")) with_scores = 1;
         else if (!strcmp(a, "--interactive")) interactive_mode = 1;
+        else if (!strcmp(a, "--allow-clip-model-mismatch")) allow_clip_mismatch = 1;
         else {
             fprintf(stderr, "tipcap-infer: unknown or incomplete option '%s'\n\n", a);
             usage(stderr);
@@ -258,15 +262,26 @@ int main(int argc, char** argv) {
     char err[2048], model_buf[4300];
     FeatureStore fs;
     if (features_read(features, &fs, err, sizeof err)) FATAL("%s", err);
-    if (fs.n_images == 0) FATAL("%s: no images (/images/embeddings is empty)", features);
+    if (fs.n_images == 0)
+        FATAL("%s: no images: /images is absent or empty (a file of caption features only?); tipcap-infer captions the "
+              "images of a feature file", features);
     int n_images_in_file = fs.n_images;
     if (limit > 0 && limit < fs.n_images) fs.n_images = (int)limit;
     const char* model_path = resolve_checkpoint(checkpoint, model_buf, sizeof model_buf);
     ModelConfig mc;
-    if (checkpoint_read_model_config(model_path, &mc, err, sizeof err)) FATAL("%s", err);
+    char clip_model[256];
+    if (checkpoint_read_model_config(model_path, &mc, clip_model, sizeof clip_model, err, sizeof err)) FATAL("%s", err);
     if (mc.clip_dim != fs.dim)
         FATAL("%s: the images have D = %d, but the checkpoint %s was trained on D = %d", features, fs.dim, model_path,
               mc.clip_dim);
+    if (clip_model[0] && strcmp(clip_model, fs.clip_model)) {  // "": a checkpoint from before clip_model was recorded
+        if (!allow_clip_mismatch)
+            FATAL("%s: the image features are of clip_model \"%s\", but the checkpoint %s was trained on features of "
+                  "\"%s\": the embeddings would not match (--allow-clip-model-mismatch captions them anyway)", features,
+                  fs.clip_model, model_path, clip_model);
+        LOG_WARN("%s: clip_model \"%s\", the checkpoint's features \"%s\" (--allow-clip-model-mismatch)", features,
+                 fs.clip_model, clip_model);
+    }
     if (max_len == 0) max_len = mc.max_len - mc.prefix_len < 30 ? mc.max_len - mc.prefix_len : 30;
     if (mc.prefix_len + max_len > mc.max_len) {
         LOG_WARN("--max-len %d: the decoder has %d positions after the %d prefix tokens; using %d", max_len,

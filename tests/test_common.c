@@ -61,6 +61,14 @@ static void test_config_errors(void) {
     expect_error("{\n  \"name\": \"a\",\n  \"train\": {\"lr\": 1,}\n}", NULL, 0, "configs/x.json:3:");
     expect_error("{\"name\": \"a\"} trailing", NULL, 0, "configs/x.json:1:");
     expect_error("[1, 2]", NULL, 0, "expected a JSON object at the top level");
+    // invalid UTF-8 anywhere: a Latin-1 byte in a value, an overlong encoding in a key, a cut sequence
+    expect_error("{\n  \"name\": \"caf\xE9\"\n}", NULL, 0, "configs/x.json:2:15: invalid UTF-8 (byte offset 16 is 0xE9)");
+    expect_error("{\"name\": \"a\", \"tr\xC0\xAFin\": {}}", NULL, 0, "configs/x.json:1:18: invalid UTF-8 (byte offset 17 is 0xC0)");
+    expect_error("{\"name\": \"a\xF0\x9F\x90\"}", NULL, 0, "configs/x.json:1:12: invalid UTF-8 (byte offset 11 is 0xF0)");
+    char err[512];
+    Config* ok = parse("{\"name\": \"caf\xC3\xA9 \xF0\x9F\x90\xB6\"}", NULL, 0, err);  // valid UTF-8 is taken
+    CHECK(ok != NULL, "valid UTF-8 refused: %s", err);
+    config_free(ok);
 }
 
 static void test_config_overrides(void) {
@@ -86,6 +94,8 @@ static void test_config_overrides(void) {
     expect_error("{\"name\": \"a\"}", bad3, 1, "expected key=value");
     const char* bad4[] = {"model.frozen=maybe"};
     expect_error("{\"name\": \"a\"}", bad4, 1, "expected boolean");
+    const char* bad5[] = {"name=caf\xE9"};
+    expect_error("{\"name\": \"a\"}", bad5, 1, "--set name: the value is not valid UTF-8 (byte 3 of it is 0xE9)");
 }
 
 static void test_config_missing_file(void) {

@@ -320,6 +320,24 @@ static void test_bad_files(void) {
     FRESH();
     replace_dataset(bad, "/texts/image_index", H5T_NATIVE_INT64, 1, (hsize_t[1]){9}, idx);
     expect_read_error(bad, "/texts/image_index", "9 rows, but /texts/embeddings has 10", "row count mismatch");
+    // an image key twice; a file without /images whose captions name images
+    FRESH();
+    hid_t str_t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(str_t, H5T_VARIABLE);
+    H5Tset_cset(str_t, H5T_CSET_UTF8);
+    const char* keys[4] = {a.image_keys[0], a.image_keys[1], a.image_keys[0], a.image_keys[3]};
+    replace_dataset(bad, "/images/keys", str_t, 1, (hsize_t[1]){4}, keys);
+    H5Tclose(str_t);
+    char dup[160];
+    snprintf(dup, sizeof dup, "\"%s\" is in rows 0 and 2", a.image_keys[0]);
+    expect_read_error(bad, "/images/keys", dup, "duplicate image key");
+    char* second = a.image_keys[2];
+    a.image_keys[2] = a.image_keys[0];
+    CHECK(features_write(bad, &a, 0, err, sizeof err) == -1 && strstr(err, dup), "the writer takes a key twice: %s", err);
+    a.image_keys[2] = second;
+    FRESH();
+    replace_dataset(bad, "/images", 0, -1, NULL, NULL);
+    expect_read_error(bad, "/texts/image_index", "row 0 names image 0, but the file has no /images group", "no /images");
     FRESH();
     replace_dataset(bad, "/texts/captions", 0, -1, NULL, NULL);
     expect_read_error(bad, "/texts/captions", "missing dataset", "missing dataset");

@@ -741,6 +741,12 @@ static void test_inputs_selection(void) {
               strstr(err, "too few pairs for the paired setting: 0 selected of 0"),
           "no captioned image: \"%s\"", err);
     CHECK(a.text_rows == NULL, "partial selection left after an error");
+    // unpaired with no caption of an image: disjoint halves would drop half the images for nothing
+    REQUIRE(gap_inputs_select(&a, &fs, "s.h5", GAP_UNPAIRED, NULL, err, sizeof err) == 0, "%s", err);
+    CHECK(a.n_images == 100 && a.n_texts == 310 && a.split == GAP_SPLIT_ALL,
+          "no pairs: %lld images, %lld texts, split %d (every row expected)", (long long)a.n_images, (long long)a.n_texts,
+          a.split);
+    gap_inputs_free(&a);
     free(fs.image_index);
 }
 
@@ -1086,6 +1092,25 @@ static void test_cli_errors(void) {
     expect_cli_error(1, "too few rows for the unpaired setting", "--setting", "unpaired", "--features", few, "--out",
                      out_path, NULL);
     remove(few);
+    // no caption with an image (the unpaired setting's own data): every image is used, and it says so
+    char unpaired[160], out[8192];
+    snprintf(unpaired, sizeof unpaired, "%s/no_pairs.h5", cli_dir);
+    write_store(unpaired, &tiny, 40, 0);
+    FeatureStore fs;
+    char err[512];
+    REQUIRE(features_read(unpaired, &fs, err, sizeof err) == 0, "%s", err);
+    for (int k = 0; k < fs.n_texts; k++) fs.image_index[k] = -1;
+    REQUIRE(features_write(unpaired, &fs, 0, err, sizeof err) == 0, "%s", err);
+    features_free(&fs);
+    int st = run_gap(out, sizeof out, "--setting", "unpaired", "--features", unpaired, "--out", out_path, NULL);
+    GapEstimate g;
+    CHECK(st == 0 && strstr(out, "no caption of") && strstr(out, "every image and caption is used") &&
+              strstr(out, "40 images and 40 captions"), "status %d:\n%s", st, out);
+    if (st == 0 && gap_read(out_path, &g, err, sizeof err) == 0) {
+        CHECK(g.n_images == 40 && g.n_texts == 40, "the gap file says %lld images, %lld captions", g.n_images, g.n_texts);
+        gap_free(&g);
+    }
+    remove(unpaired);
     free_gauss(&tiny);
     remove(out_path);
 }

@@ -45,7 +45,8 @@ static int parse_model_config(const char* json, ModelConfig* c) {
     return rc;
 }
 
-static int write_model(Model* m, const float* host, const char* path, char* err, size_t err_size) {
+static int write_model(Model* m, const float* host, const char* clip_model, const char* path, char* err,
+                       size_t err_size) {
     SafeTensorsWriter* w = safetensors_writer_new();
     for (int i = 0; i < model_num_params(m); i++) {
         const ParamInfo* p = model_param(m, i);
@@ -55,6 +56,7 @@ static int write_model(Model* m, const float* host, const char* path, char* err,
     safetensors_writer_add(w, "decoder.vocab", ST_I32, 1, vocab_shape, model_vocab(m));
     safetensors_writer_meta(w, "format", "pt");
     safetensors_writer_meta(w, "tipcap_model_config", model_config_json(model_config(m)));
+    safetensors_writer_meta(w, "clip_model", clip_model ? clip_model : "");
     int rc = safetensors_writer_write(w, path, err, err_size);
     safetensors_writer_free(w);
     return rc;
@@ -75,6 +77,8 @@ static int write_state(const float* adam_m, const float* adam_v, size_t n, const
     safetensors_writer_meta(w, "data_cursor", buf);
     snprintf(buf, sizeof buf, "%" PRIu64, st->seed);
     safetensors_writer_meta(w, "seed", buf);
+    snprintf(buf, sizeof buf, "%.3f", st->elapsed_s);
+    safetensors_writer_meta(w, "elapsed_s", buf);
     safetensors_writer_meta(w, "config", st->config_json ? st->config_json : "{}");
     int rc = safetensors_writer_write(w, path, err, err_size);
     safetensors_writer_free(w);
@@ -151,7 +155,7 @@ int checkpoint_save(const char* run_dir, Model* m, const TrainState* st, int kee
     be->download(be, moments, model_adam_m(m), n * sizeof(float));
     be->download(be, moments + n, model_adam_v(m), n * sizeof(float));
     snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-    int rc = write_model(m, host, path, err, err_size);
+    int rc = write_model(m, host, st->clip_model, path, err, err_size);
     snprintf(path, sizeof path, "%s/state.safetensors", tmp);
     if (rc == 0) rc = write_state(moments, moments + n, n, st, path, err, err_size);
     free(host);
@@ -186,9 +190,12 @@ int checkpoint_latest(const char* run_dir, char* path, size_t path_size) {
     return count > 0;
 }
 
-int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* err, size_t err_size) {
+int checkpoint_read_model_config(const char* model_path, ModelConfig* cfg, char* clip_model, size_t clip_model_size,
+                                 char* err, size_t err_size) {
     SafeTensors st;
     if (safetensors_read(model_path, &st, err, err_size)) return -1;
+    const char* clip = safetensors_meta(&st, "clip_model");
+    snprintf(clip_model, clip_model_size, "%s", clip ? clip : "");
     const char* json = safetensors_meta(&st, "tipcap_model_config");
     int rc = 0;
     if (!json || parse_model_config(json, cfg)) {
@@ -240,12 +247,29 @@ static int config_matches(const Model* m, const SafeTensors* st, char* err, size
         return -1;
     }
     const ModelConfig* c = model_config(m);
-    if (memcmp(&saved, c, sizeof saved)) {
-        snprintf(err, err_size, "%s: the checkpoint's model %s does not match the configured %s", st->path, json,
-                 model_config_json(c));
-        return -1;
-    }
-    return 0;
+    // each field under the name of the config key that sets it
+    const struct { const char* key; int saved, now; } fields[] = {
+        {"the feature dimension D (data.features)", saved.clip_dim, c->clip_dim},
+        {"model.prefix_len", saved.prefix_len, c->prefix_len},
+        {"model.width", saved.width, c->width},
+        {"the decoder's vocabulary size (model.vocab, data.corpus)", saved.vocab_size, c->vocab_size},
+        {"model.max_len", saved.max_len, c->max_len},
+        {"model.dec_layers", saved.dec_layers, c->dec_layers},
+        {"model.dec_heads", saved.dec_heads, c->dec_heads},
+        {"model.int_layers", saved.int_layers, c->int_layers},
+        {"model.int_heads", saved.int_heads, c->int_heads},
+        {"model.map_layers", saved.map_layers, c->map_layers},
+        {"model.proj_hidden", saved.proj_hidden, c->proj_hidden},
+        {"model.max_prompts", saved.max_prompts, c->max_prompts},
+    };
+    size_t len = (size_t)snprintf(err, err_size, "%s: the checkpoint was saved for another model than the config gives:",
+                                  st->path);
+    int n = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (fields[i].saved != fields[i].now && len < err_size)
+            len += (size_t)snprintf(err + len, err_size - len, "%s %s is %d in the checkpoint, %d in the config", n++ ? ";" : "",
+                                    fields[i].key, fields[i].saved, fields[i].now);
+    return n ? CHECKPOINT_MISMATCH : 0;
 }
 
 int model_load_weights(Model* m, const char* model_path, char* err, size_t err_size) {
@@ -270,7 +294,8 @@ static int meta_long(const SafeTensors* st, const char* key, long long* out, cha
 int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err, size_t err_size) {
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", ckpt_dir);
-    if (model_load_weights(m, path, err, err_size)) return -1;
+    int rc = model_load_weights(m, path, err, err_size);
+    if (rc) return rc;
     if (!state) return 0;
     snprintf(path, sizeof path, "%s/state.safetensors", ckpt_dir);
     SafeTensors st;
@@ -278,7 +303,6 @@ int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err
     size_t n = model_total_params(m);
     const StTensor* tm = safetensors_find(&st, "adam.m");
     const StTensor* tv = safetensors_find(&st, "adam.v");
-    int rc = 0;
     if (!tm || !tv || tm->dtype != ST_F32 || tv->dtype != ST_F32 || (size_t)st_numel(tm) != n || (size_t)st_numel(tv) != n) {
         snprintf(err, err_size, "%s: adam.m and adam.v must be fp32 tensors of %zu elements", path, n);
         rc = -1;
@@ -304,6 +328,8 @@ int checkpoint_load(const char* ckpt_dir, Model* m, TrainState* state, char* err
         state->data.epoch = epoch;
         state->data.cursor = cursor;
         state->seed = (uint64_t)seed;
+        const char* elapsed = safetensors_meta(&st, "elapsed_s");  // absent in older checkpoints
+        state->elapsed_s = elapsed ? atof(elapsed) : 0;
         const char* cfg = safetensors_meta(&st, "config");
         state->config_json = strdupCheck(cfg ? cfg : "{}");
     }

@@ -15,3 +15,5 @@ test_train_SRCS := tests/test_train.c
 # Data parallel on the emulated GPU (bin/emu/, bin/emu-nonccl/): mpirun, srun without MPI, no NCCL
 TESTS += test_dist
 test_dist_SRCS := tests/test_dist.c
+TESTS += test_train_resume
+test_train_resume_SRCS := tests/test_train_resume.c

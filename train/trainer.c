@@ -1,7 +1,9 @@
 #include "train/trainer.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,12 +285,90 @@ static double validate(Trainer* t) {
     return count > 0 ? sum / count : NAN;
 }
 
-static void save_checkpoint(Trainer* t, long step, const char* config_json) {
+// SIGTERM or SIGUSR1 asks the run to stop after the step under way, with a checkpoint. The handler
+// only records the signal; more of them change nothing (Slurm may send both). SIGKILL ends the
+// process at once, and the checkpoints already written stay intact.
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;  // interrupted system calls go on
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+static void save_checkpoint(Trainer* t, long step, double elapsed_s, const char* config_json) {
     if (t->dist->rank != 0) return;
     TrainState st = {.step = step, .data = train_iter_position(&t->iter), .seed = t->tc->seed,
-                     .config_json = (char*)config_json};
+                     .elapsed_s = elapsed_s, .clip_model = t->features.clip_model, .config_json = (char*)config_json};
     char err[2048];
     if (checkpoint_save(t->tc->dir, t->model, &st, t->tc->keep_checkpoints, err, sizeof err)) FATAL("%s", err);
+}
+
+static void trainer_free(Trainer* t) {
+    model_free(t->model);
+    t->be->destroy(t->be);
+    batch_free(&t->batch);
+    train_iter_free(&t->iter);
+    dataset_free(&t->train);
+    if (t->have_val) dataset_free(&t->val);
+    entity_vocab_free(&t->vocab);
+    token_vocab_free(&t->tokens);
+    features_free(&t->features);
+    if (t->val_features.dim) features_free(&t->val_features);
+    corpus_free(&t->corpus);
+    tokenizer_free(t->tok);
+    free(t->prompts);
+    free(t->bag_offsets);
+    free(t->bag_ids);
+    if (t->tc->learnable) gap_prior_free(&t->prior);
+}
+
+// Logs "KEY: OLD -> NEW" for every leaf of two configs' JSON that differs; returns how many.
+static int log_config_changes(const cJSON* old_obj, const cJSON* new_obj, const char* prefix, const char* path) {
+    int n = 0;
+    for (const cJSON* item = new_obj->child; item; item = item->next) {
+        char key[512];
+        snprintf(key, sizeof key, "%s%s%s", prefix, prefix[0] ? "." : "", item->string);
+        const cJSON* was = cJSON_GetObjectItemCaseSensitive(old_obj, item->string);
+        if (cJSON_IsObject(item) && cJSON_IsObject(was)) {
+            n += log_config_changes(was, item, key, path);
+        } else if (!was || !cJSON_Compare(was, item, 1)) {
+            char* before = was ? cJSON_PrintUnformatted(was) : NULL;
+            char* now = cJSON_PrintUnformatted(item);
+            LOG_INFO("%s: %s: %s -> %s", path, key, before ? before : "(absent)", now);
+            free(before);
+            free(now);
+            n++;
+        }
+    }
+    return n;
+}
+
+// RUN_DIR/config.json records the config the run uses from now on; the values it held before
+// are in the log.
+static void write_run_config(const char* run_dir, const char* config_json) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/config.json", run_dir);
+    FILE* f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        char* text = readFileCheck(path, NULL);
+        cJSON* old_cfg = cJSON_Parse(text);
+        cJSON* new_cfg = cJSON_Parse(config_json);
+        int changed = !old_cfg || log_config_changes(old_cfg, new_cfg, "", path) > 0;
+        if (!old_cfg) LOG_WARN("%s is not JSON: replaced by the config of this run", path);
+        cJSON_Delete(old_cfg);
+        cJSON_Delete(new_cfg);
+        free(text);
+        if (!changed) return;
+    }
+    atomic_write_file(path, config_json, strlen(config_json));
 }
 
 int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
@@ -297,6 +377,7 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     t.tc = tc;
     t.dist = dist;
     double t_start = timer_now();
+    catch_stop_signals();
     if (!opt->resume_dir) {  // a new run never writes into an earlier run's directory
         char ckpt[4200];
         if (checkpoint_latest(tc->dir, ckpt, sizeof ckpt))
@@ -309,27 +390,39 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
     setup_model(&t);
 
     long step = 0;
+    double elapsed0 = 0;  // seconds of training before this invocation
     if (opt->resume_dir) {
         char ckpt[4200], err[2048];
         if (!checkpoint_latest(tc->dir, ckpt, sizeof ckpt)) {
             if (dist->rank == 0) LOG_INFO("%s: no checkpoint yet, starting from step 0", tc->dir);
         } else {
             TrainState st;
-            if (checkpoint_load(ckpt, t.model, &st, err, sizeof err))
-                FATAL("%s\n(the checkpoint is left as it is; remove that directory to resume from the one before)", err);
+            int rc = checkpoint_load(ckpt, t.model, &st, err, sizeof err);
+            if (rc == CHECKPOINT_MISMATCH)
+                FATAL("%s\n(the checkpoint is fine and left as it is: resume with the model config it was trained with, "
+                      "without --set or --config changing these keys; another run.dir starts a new run)", err);
+            if (rc) FATAL("%s\n(the checkpoint is left as it is; remove that directory to resume from the one before)", err);
             if (st.seed != tc->seed) FATAL("%s: saved with seed %llu, the config says %llu", ckpt,
                                            (unsigned long long)st.seed, (unsigned long long)tc->seed);
             if (train_iter_seek(&t.iter, st.data, err, sizeof err)) FATAL("%s: %s", ckpt, err);
             step = st.step;
+            elapsed0 = st.elapsed_s;
             free(st.config_json);
             if (dist->rank == 0) LOG_INFO("resumed from %s (step %ld)", ckpt, step);
         }
-    } else if (dist->rank == 0) {
+    }
+    long step0 = step;
+    if (step >= t.total_steps) {  // nothing to train: the run directory is left as it is
+        if (dist->rank == 0)
+            LOG_INFO("%s: the run is finished: it has done %ld steps of %ld; nothing to train (--set train.steps=N "
+                     "with N > %ld continues it)", tc->dir, step, t.total_steps, step);
+        trainer_free(&t);
+        return 0;
+    }
+    if (dist->rank == 0) {
         if (make_directories(tc->dir))
             FATAL("%s: cannot create the run directory: %s", tc->dir, strerror(errno));
-        char path[1100];
-        snprintf(path, sizeof path, "%s/config.json", tc->dir);
-        atomic_write_file(path, opt->config_json, strlen(opt->config_json));
+        write_run_config(tc->dir, opt->config_json);
     }
 
     Report report;
@@ -380,13 +473,25 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
             double now = timer_now();
             MetricsRow row = {.step = step, .epoch = (int)epoch, .loss = loss, .val_loss = val_loss, .lr = lr,
                               .grad_norm = norm, .tokens_per_s = (double)tokens_since / (now - t_last),
-                              .elapsed_s = now - t_start, .kl = kl};
+                              .elapsed_s = elapsed0 + now - t_start, .kl = kl};
             report_row(&report, &row);
             report_progress(&report, &row, do_val);
             t_last = now;
             tokens_since = 0;
         }
-        if ((tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) || last) save_checkpoint(&t, step, opt->config_json);
+        int saved = (tc->checkpoint_every > 0 && step % tc->checkpoint_every == 0) || last;
+        if (saved) save_checkpoint(&t, step, elapsed0 + timer_now() - t_start, opt->config_json);
+        // Every rank stops at the same step, whichever of them got the signal.
+        if (!last && dist_sum_double(dist, (double)stop_signal) > 0) {
+            if (!saved) save_checkpoint(&t, step, elapsed0 + timer_now() - t_start, opt->config_json);
+            if (dist->rank == 0)
+                LOG_INFO("stopped by %s after step %ld of %ld, with a checkpoint: exit status %d; "
+                         "--resume %s continues the run",
+                         stop_signal == SIGUSR1 ? "SIGUSR1" : stop_signal == SIGTERM ? "SIGTERM" : "a signal to another rank",
+                         step, t.total_steps, TRAIN_EXIT_PREEMPTED, tc->dir);
+            status = TRAIN_EXIT_PREEMPTED;
+            break;
+        }
     }
     if (dist->rank == 0) {
         report_close(&report);
@@ -396,24 +501,11 @@ int trainer_run(const TrainConfig* tc, const TrainOptions* opt, Dist* dist) {
         const char* csvs[1] = {csv};
         const char* labels[1] = {tc->name};
         if (report_plot_svg(csvs, labels, 1, svg, tc->name, err, sizeof err)) LOG_WARN("%s", err);
-        if (status == 0 && step == t.total_steps) LOG_INFO("done: %ld steps in %.1f s; run directory %s", step,
-                                                           timer_now() - t_start, tc->dir);
+        double now = timer_now();
+        if (status == 0 && step == t.total_steps)
+            LOG_INFO("done: %ld steps in %.1f s now (steps %ld to %ld); the run: %ld steps in %.1f s; run directory %s",
+                     step - step0, now - t_start, step0 + 1, step, step, elapsed0 + now - t_start, tc->dir);
     }
-    model_free(t.model);
-    t.be->destroy(t.be);
-    batch_free(&t.batch);
-    train_iter_free(&t.iter);
-    dataset_free(&t.train);
-    if (t.have_val) dataset_free(&t.val);
-    entity_vocab_free(&t.vocab);
-    token_vocab_free(&t.tokens);
-    features_free(&t.features);
-    if (t.val_features.dim) features_free(&t.val_features);
-    corpus_free(&t.corpus);
-    tokenizer_free(t.tok);
-    free(t.prompts);
-    free(t.bag_offsets);
-    free(t.bag_ids);
-    if (tc->learnable) gap_prior_free(&t.prior);
+    trainer_free(&t);
     return status;
 }
