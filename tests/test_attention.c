@@ -404,7 +404,7 @@ static void test_cuda_bf16(void) { cuda_vs_cpu(DTYPE_BF16, 5e-3); }
 // restrictive of all, runs the small tiles in test_cuda_fp32; a GPU runs the tiles it allows there.)
 static void test_cuda_tiles_per_device(void) {
 #ifdef TIPCAP_TEST_GPU
-    SKIP("device profiles are a feature of the CUDA emulation");
+    SKIP("checks the emulation's architecture profiles");
 #else
     const char* profiles[] = {"sm_80", "sm_86", "sm_89", "sm_90"};
     for (int d = 0; d < 2; d++) {
