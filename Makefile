@@ -69,7 +69,9 @@ CPPFLAGS := -I. $(PKG_CFLAGS) $(if $(HAVE_MPI),$(MPI_CFLAGS)) $(DEFS) -MMD -MP
 CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 # Kernel sources under the CPU emulation of CUDA (kernels/emu): the .cu files compiled as C++
-EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
+# Kernels under emulation carry ThreadSanitizer's instrumentation: every memory access calls the
+# emulation's access checks (kernels/emu/emu_check.cpp); libtsan itself is not linked.
+EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++ -fsanitize=thread --param tsan-instrument-func-entry-exit=0
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
 NVCC_GENCODE := $(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
