@@ -222,6 +222,12 @@ test: deps
 test-run: check-host-deps $(PROGRAM_BINS) $(TEST_BINS)
 	@tests/run.sh $(TEST_BINS)
 
+# `make mutants`: removes each __syncthreads() of kernels/ in turn and runs the kernel tests under
+# the emulation; every mutant must fail (scripts/barrier-mutants.sh). Slow: not part of make test.
+mutants:
+	@scripts/barrier-mutants.sh
+.PHONY: mutants
+
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run
 test-gpu-run: check-host-deps
