@@ -19,7 +19,7 @@ cd "$scratch" || exit 1
 make -j2 $(for t in $tests_all; do echo "build/tests/$t"; done) >/dev/null 2>&1 || { echo "error: the unmutated tree does not build"; exit 1; }
 
 if [ $# -gt 0 ]; then sites="$*"
-else sites=$(grep -n '__syncthreads()' kernels/*.cu kernels/*.cuh | cut -d: -f1,2); fi
+else sites=$(grep -nP '^(?:(?!//).)*__syncthreads\(\)' kernels/*.cu kernels/*.cuh | cut -d: -f1,2); fi  # not in comments
 
 # The test that exercises a file runs first; the others only if it passes.
 tests_for() {
