@@ -88,7 +88,9 @@ CPPFLAGS := -I. $(PKG_CFLAGS) $(if $(HAVE_MPI),$(MPI_CFLAGS)) $(DEFS) -MMD -MP
 CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 CXXFLAGS := -std=c++17 -D_GNU_SOURCE -O2 -g -fopenmp $(WARN)
 # Kernel sources under the CPU emulation of CUDA (kernels/emu): the .cu files compiled as C++
-EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++
+# Kernels under emulation carry ThreadSanitizer's instrumentation: every memory access calls the
+# emulation's access checks (kernels/emu/emu_check.cpp); libtsan itself is not linked.
+EMU_CXXFLAGS := $(CXXFLAGS) -DTIPCAP_CUDA_EMU -x c++ -fsanitize=thread --param tsan-instrument-func-entry-exit=0
 LDLIBS := $(PKG_LIBS) -lstemmer $(if $(HAVE_MPI),$(MPI_LIBS)) -lm -lpthread -fopenmp
 
 # The architectures of the emulation's device profiles (kernels/emu/emu_device.cpp), and those of them
@@ -310,6 +312,12 @@ test: deps
 test-run: check-host-deps $(PROGRAM_BINS) $(EMU_PROGRAM_BINS) $(TEST_BINS)
 	@tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS) tests/test_gpu_session.sh \
 	  TIPCAP_EMU_MAX_BLOCKS=2 $(addprefix $(BUILD)/tests/,$(GRID_STRIDE_TESTS))
+
+# `make mutants`: removes each __syncthreads() of kernels/ in turn and runs the kernel tests under
+# the emulation; every mutant must fail (scripts/barrier-mutants.sh). Slow: not part of make test.
+mutants:
+	@scripts/barrier-mutants.sh
+.PHONY: mutants
 
 test-gpu: deps
 	@$(MAKE) --no-print-directory test-gpu-run

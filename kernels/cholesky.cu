@@ -61,18 +61,20 @@ __device__ int chol_factor_tile(float* s, int n, int* status) {
             int i = k + 1 + idx / m, j = k + 1 + idx % m;
             if (j <= i) s[i * CHOL_TILE_LD + j] -= s[i * CHOL_TILE_LD + k] * s[j * CHOL_TILE_LD + k];
         }
-        __syncthreads();
+        // No barrier here: the next pivot (k + 1, k + 1) is idx 0 of this update, so thread 0 both
+        // writes and reads it; everything else the next step reads lies behind its first barrier.
     }
     return 0;
 }
 
-// The n x n lower triangle of the matrix at `a` (leading dimension lda) into / out of the tile.
+// The n x n lower triangle of the matrix at `a` (leading dimension lda) into / out of the tile
+// (one-dimensional blocks). No barrier after the load: chol_factor_tile, which follows, first reads
+// only the pivot (0, 0), which thread 0 loaded, before its own first barrier.
 __device__ void chol_load_tile(float* s, const float* a, int lda, int n) {
     for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {
         int i = idx / n, j = idx % n;
         if (j <= i) s[i * CHOL_TILE_LD + j] = a[(size_t)i * lda + j];
     }
-    __syncthreads();
 }
 __device__ void chol_store_tile(float* a, int lda, const float* s, int n) {
     for (int idx = threadIdx.x; idx < n * n; idx += blockDim.x) {

@@ -56,7 +56,7 @@ __global__ void crossentropy_kernel(float* losses, T* logits, const int* targets
     m = -INFINITY;
     s = 0.0f;
     for (int w = 0; w < n_warps; w++) lse_combine(m, s, warp_m[w], warp_s[w]);
-    zsum = block_sum(zsum);  // its barriers also order the reads of z above before the writes below
+    zsum = block_sum(zsum);  // its barrier also orders the reads of z above before the writes below
     float lse = m + logf(s);
     float uniform = label_smoothing / (float)V;
     if (threadIdx.x == 0) losses[row] = lse - (1.0f - label_smoothing) * z_target - uniform * zsum;

@@ -44,12 +44,13 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // Sum over a 1-D block whose size is a multiple of 32 (at most 1024); every thread gets the
-// result. Every thread of the block must call it (it holds two barriers).
+// result. Every thread of the block must call it (it holds a barrier). Two calls need a
+// __syncthreads() between them (the second one's writes of warp_sums race with the first one's
+// reads); no caller makes two, so the barrier is not paid by every call.
 __device__ __forceinline__ float block_sum(float v) {
     __shared__ float warp_sums[32];
     int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE, n_warps = blockDim.x / WARP_SIZE;
     v = warp_sum(v);
-    __syncthreads();  // a previous call may still be reading warp_sums
     if (lane == 0) warp_sums[warp] = v;
     __syncthreads();
     return warp_sum(lane < n_warps ? warp_sums[lane] : 0.0f);

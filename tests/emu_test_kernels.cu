@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "tests/emu_test_kernels.h"
+#ifdef TIPCAP_CUDA_EMU
+#include "kernels/emu/emu_check.h"
+#endif
 
 // ---------------------------------------------------------------- helpers
 template <typename T>
@@ -797,6 +800,37 @@ extern "C" int etk_lt_matmul(const EtkLtArgs* g, int* algos) {
 extern "C" void etk_set_shuffle(uint64_t seed) { emu_set_shuffle(seed); }
 extern "C" int etk_set_device(const char* profile) { return emu_set_device(profile); }
 extern "C" const char* etk_device_profiles(void) { return emu_device_profiles(); }
+extern "C" void etk_set_checks(int on) { emu_set_checks(on); }
+
+// The faults the race, barrier and initialisation checks report, each with a correct twin.
+__global__ void global_race_kernel(int variant, int* x, int* out) {
+    int t = threadIdx.x;
+    switch (variant) {
+        case 0:  // thread 0 writes, a barrier, all read
+        case 1:  // ... without the barrier
+            if (t == 0) x[0] = 7;
+            if (variant == 0) __syncthreads();
+            out[blockIdx.x * blockDim.x + t] = x[0];
+            break;
+        case 2: if (t == 0) atomicAdd(&x[0], 1); break;           // every block adds to x[0]
+        case 3: if (t == 0) x[0] = blockIdx.x; break;             // every block writes x[0]
+        case 4: case 5: out[t] = x[t]; break;                     // x: set (4), cudaMalloc'd only (5)
+        case 6: case 7:  // lanes 16-31 exit; the others shuffle among themselves (6) or the whole warp (7)
+            if (t % 32 >= 16) return;
+            out[t] = __shfl_xor_sync(variant == 7 ? 0xffffffffu : 0x0000ffffu, t, 1);
+            break;
+    }
+}
+extern "C" int etk_check_case(int variant) {
+    int* x = device_copy<int>(NULL, 64);
+    int* out = device_copy<int>(NULL, 128);
+    if (variant != 5) cudaCheck(cudaMemset(x, 0, 64 * sizeof(int)));
+    LAUNCH(global_race_kernel, variant == 2 || variant == 3 ? 2 : 1, 64, 0, variant, x, out);
+    int status = launch_status();
+    cudaCheck(cudaFree(x));
+    cudaCheck(cudaFree(out));
+    return status;
+}
 
 __global__ void arrival_order_kernel(int* out) {
     __shared__ int counter;

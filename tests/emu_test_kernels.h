@@ -135,6 +135,13 @@ int etk_lt_matmul(const EtkLtArgs* args, int* algos);
 void etk_set_shuffle(uint64_t seed);
 int etk_set_device(const char* profile);  // emu_set_device
 const char* etk_device_profiles(void);    // emu_device_profiles
+// The race, barrier and initialisation checks on (1) or off (0) for the launches that follow.
+void etk_set_checks(int on);
+// One case of the checks' tests: even variants are correct, odd ones must be reported. 0/1: a global
+// write read by the block's other threads after a barrier / without one; 2/3: two blocks write one
+// word atomically / plainly; 4/5: a read of device memory after a memset / never written;
+// 6/7: a shuffle whose mask names only live lanes / exited ones.
+int etk_check_case(int variant);
 // Order in which the threads of one block pass an atomicAdd after a barrier: out[t] = position.
 int etk_arrival_order(int threads, int* out);
 // The two bugs the harness must catch, each with its correct twin (variant 0):

@@ -87,6 +87,16 @@ static uint16_t ref_double_to_bf16(double d) {
 }
 static float bf16_value(uint16_t h) { return bits_float((uint32_t)h << 16); }
 
+// Cases on what the emulation does with code CUDA leaves undefined (threads that exit before a
+// barrier, masks naming exited lanes) run with the checks off, since the checks report such code.
+static void set_checks(int on) {
+#ifndef TIPCAP_TEST_GPU
+    etk_set_checks(on);
+#else
+    (void)on;
+#endif
+}
+
 // ---------------------------------------------------------------- thread identity and barriers
 static void check_rotate(EtkDim grid, EtkDim block, int active) {
     int T = block.x * block.y * block.z, B = grid.x * grid.y * grid.z;
@@ -109,9 +119,11 @@ static void test_barrier_identity(void) {
     NEED_DEVICE();
     check_rotate((EtkDim){3, 2, 2}, (EtkDim){8, 4, 2}, 64);
     check_rotate((EtkDim){5, 1, 1}, (EtkDim){77, 1, 1}, 77);
-    check_rotate((EtkDim){2, 1, 1}, (EtkDim){1024, 1, 1}, 1000);  // 24 threads exit before the barriers
     check_rotate((EtkDim){1, 1, 1}, (EtkDim){1, 1, 1}, 1);
+    set_checks(0);
+    check_rotate((EtkDim){2, 1, 1}, (EtkDim){1024, 1, 1}, 1000);  // 24 threads exit before the barriers
     check_rotate((EtkDim){7, 1, 1}, (EtkDim){33, 1, 1}, 20);
+    set_checks(1);
 }
 
 static void test_barrier_reductions(void) {
@@ -195,7 +207,10 @@ static void check_shuffle(int op, int type, int T, unsigned mask, int width) {
     int arg[1024] = {0};
     double out[1024];
     for (int t = 0; t < T; t++) arg[t] = op == 0 ? (int)(next_u64() % 64) : (int)(next_u64() % (op == 3 ? 32 : width + 1));
+    int names_missing_lanes = T % 32 && (mask >> (T % 32));  // a partial last warp
+    set_checks(!names_missing_lanes);
     CHECK(etk_shuffle(op, type, T, mask, arg, width, out) == 0, "launch failed");
+    set_checks(1);
     int bad = 0;
     for (int t = 0; t < T; t++) {
         int lane = t % 32, warp = t / 32;
@@ -248,7 +263,9 @@ static void test_votes(void) {
                     ballot[t] = 12345;
                     any[t] = all[t] = 7;
                 }
+                set_checks(T % 32 == 0 || !(mask >> (T % 32)));  // a mask naming lanes past a partial warp
                 CHECK(etk_vote(T, mask, pred, ballot, any, all) == 0, "launch failed");
+                set_checks(1);
                 for (int t = 0; t < T; t++) {
                     if (!((mask >> (t % 32)) & 1)) {
                         CHECK(ballot[t] == 12345 && any[t] == 7 && all[t] == 7, "thread %d outside the mask wrote", t);
@@ -912,6 +929,22 @@ static void dynamic_shared_over_declared(void* unused) { etk_dynamic_shared_over
 static void barrier_deadlock(void* unused) { etk_barrier_deadlock(); }
 static void divergent_shuffle(void* unused) { etk_divergent_shuffle(); }
 static void mask_without_self(void* unused) { etk_shuffle_mask_without_self(); }
+static void check_case_1(void* unused) { etk_check_case(1); }
+static void check_case_3(void* unused) { etk_check_case(3); }
+static void check_case_5(void* unused) { etk_check_case(5); }
+static void check_case_7(void* unused) { etk_check_case(7); }
+static void shared_race_after_store(void* unused) {
+    float x[300] = {0}, sums[2];
+    etk_reduce_sum(x, 300, 1, sums);
+}
+static void shared_race_between_steps(void* unused) {
+    float x[300] = {0}, sums[2];
+    etk_reduce_sum(x, 300, 2, sums);
+}
+static void partial_barrier(void* unused) {
+    static float out[1024];
+    etk_barrier_rotate((EtkDim){1, 1, 1}, (EtkDim){1024, 1, 1}, 1000, out);
+}
 static void stack_overflow(void* unused) { etk_stack_overflow(); }
 static void wild_pointer(void* unused) { etk_wild_pointer(); }
 static void trap_then_copy(void* sync_each_launch) {
@@ -1068,6 +1101,25 @@ static void test_execution_errors_are_asynchronous_and_sticky(void) {
 #endif
 }
 
+static void test_race_barrier_and_initialisation_checks(void) {
+    EMULATION_ONLY();
+#ifndef TIPCAP_TEST_GPU
+    for (int v = 0; v < 8; v += 2) CHECK(etk_check_case(v) == 0, "correct case %d failed", v);
+    expect_report(shared_race_after_store, "reduction missing the barrier after its store", "reduce_kernel<1>",
+                  "race on static __shared__");
+    expect_report(shared_race_between_steps, "reduction missing the barrier between steps", "reduce_kernel<2>",
+                  "race on static __shared__");
+    expect_report(check_case_1, "global write read without a barrier", "global_race_kernel", "reads it while thread (0,0,0) wrote");
+    expect_report(check_case_3, "two blocks writing one word", "global_race_kernel",
+                  "a thread of another block of this launch wrote it");
+    expect_report(check_case_5, "read of memory nothing wrote", "global_race_kernel", "which nothing has written");
+    expect_report(partial_barrier, "barrier after 24 threads exited", "barrier_rotate_kernel",
+                  "reached by part of the block");
+    expect_report(check_case_7, "shuffle naming exited lanes", "global_race_kernel",
+                  "names lanes 0xffff0000 that have exited");
+#endif
+}
+
 #ifndef TIPCAP_TEST_GPU
 // Relative error of block sums of x against double sums.
 static double reduce_error(const float* x, int n, int variant) {
@@ -1126,10 +1178,12 @@ static void check_harness_catches_bugs(const char* mode) {
 static void test_harness_catches_missing_barrier_and_tile_bound(void) {
     EMULATION_ONLY();
 #ifndef TIPCAP_TEST_GPU
+    set_checks(0);  // the comparison alone, as without the checks (which report these bugs, above)
     check_harness_catches_bugs("in order");
     etk_set_shuffle(test_seed() | 1);
     check_harness_catches_bugs("shuffle mode");
     etk_set_shuffle(0);
+    set_checks(1);
 #endif
 }
 
@@ -1156,7 +1210,9 @@ static void test_shuffle_mode(void) {
     CHECK(!identity, "shuffle mode left the threads in order");
     CHECK(same, "shuffle mode with the same seed gave another order");
     // correct kernels stay correct
+    set_checks(0);  // 6 threads per block exit before the barriers
     check_rotate((EtkDim){3, 2, 1}, (EtkDim){8, 4, 3}, 90);
+    set_checks(1);
     for (int op = 0; op < 4; op++) check_shuffle(op, 0, 64, 0xffffffffu, 16);
     etk_set_shuffle(0);
 #endif
@@ -1191,6 +1247,7 @@ int main(void) {
     RUN(test_red_zones_catch_out_of_bounds_writes);
     RUN(test_reports_of_broken_synchronisation);
     RUN(test_execution_errors_are_asynchronous_and_sticky);
+    RUN(test_race_barrier_and_initialisation_checks);
     RUN(test_harness_catches_missing_barrier_and_tile_bound);
     RUN(test_shuffle_mode);
     return test_summary();

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "kernels/emu/emu_check.h"
 #include "kernels/emu/emu_internal.h"
 
 struct EmuCublas {
@@ -118,9 +119,15 @@ static void gemm_f32(std::vector<float>& out, bool ta, bool tb, int64_t m, int64
                 alpha, a, (int)(lda > 0 ? lda : 1), b, (int)(ldb > 0 ? ldb : 1), beta, out.data(), (int)m);
 }
 
+// Columns 0..n-1 of an m-row output written (for the initialisation check).
+static void mark_written(const void* data, cudaDataType_t type, int64_t ld, int64_t m, int64_t n) {
+    for (int64_t c = 0; c < n; c++)
+        emu_check_host_write((const char*)data + (size_t)(c * ld) * type_size(type), (size_t)m * type_size(type));
+}
 static void store_matrix(void* data, cudaDataType_t type, int64_t ld, const std::vector<float>& v, int64_t m, int64_t n) {
     for (int64_t c = 0; c < n; c++)
         for (int64_t r = 0; r < m; r++) store(data, type, (size_t)(r + c * ld), v[(size_t)(r + c * m)]);
+    mark_written(data, type, ld, m, n);
 }
 
 // ---------------------------------------------------------------- cuBLAS
@@ -493,6 +500,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
         }
         if ((e & EP_BGRAD) || e == CUBLASLT_EPILOGUE_BGRADA || e == CUBLASLT_EPILOGUE_BGRADB)
             for (int64_t i = 0; i < p.bias_len; i++) store(bias, bias_type, (size_t)i, bias_grad[(size_t)i]);
+        if ((e & EP_GELU) && (e & EP_AUX)) mark_written(Aux.data, aux_type, Aux.ld, m, n);
+        if ((e & EP_BGRAD) || e == CUBLASLT_EPILOGUE_BGRADA || e == CUBLASLT_EPILOGUE_BGRADB)
+            emu_check_host_write(bias, (size_t)p.bias_len * type_size(bias_type));
         store_matrix((void*)Dm.data, Dm.type, Dm.ld, t, m, n);
     }
     emu_check_red_zones(call);

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/emu/emu_check.h"
 #include "kernels/emu/emu_internal.h"
 
 namespace {
@@ -382,7 +383,13 @@ bool try_complete(Worker& w, Fiber* rep, bool rep_running) {
             }
         }
     }
+    if ((rep->mask & ~w.warp_live[warp]) && emu_checks_on())
+        emu_fatal("%s, warp %d: %s(0x%08x, ...) at %s:%d: the mask names lanes 0x%08x that have exited or do not "
+                  "exist (synccheck; TIPCAP_EMU_CHECKS=0 turns the checks off)",
+                  where(w).c_str(), warp, op_name(rep->op), rep->mask, rep->file, rep->line,
+                  rep->mask & ~w.warp_live[warp]);
     w.warp_pending[warp] &= ~group;
+    emu_check_exchange(warp, group);
     for (unsigned m = group; m; m &= m - 1) {
         Fiber* g = lanes[__builtin_ctz(m)];
         if (g != rep || !rep_running) push_ready(w, g);
@@ -428,6 +435,11 @@ void resolve_block(Worker& w) {
     if (w.barrier_divergent)
         emu_fatal("%s: divergent __syncthreads(): all threads of a block must wait at the same barrier, but%s",
                   where(w).c_str(), waiting_places(w).c_str());
+    if (w.live != w.n_threads && emu_checks_on())
+        emu_fatal("%s: __syncthreads() reached by part of the block (synccheck; TIPCAP_EMU_CHECKS=0 turns the "
+                  "checks off):%s",
+                  where(w).c_str(), waiting_places(w).c_str());
+    emu_check_barrier();
     uint64_t result = 0;
     switch (w.barrier_first->barrier_op) {
         case BARRIER_COUNT: result = (uint64_t)w.barrier_count; break;
@@ -531,6 +543,7 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
     emu_fill_poison(w.info.dynamic_shared, L.shared_bytes);
     emu_fill_red_zone((unsigned char*)w.info.dynamic_shared + L.shared_bytes, kSharedRedZone);
     if (w.shared_tls) emu_fill_poison(w.shared_tls, w.shared_tls_bytes);
+    emu_check_block_begin(w.index, L.name, &w.info, L.shared_bytes);
 
     int n = L.n_threads;
     ensure_fibers(w, n);
@@ -569,6 +582,7 @@ void run_block(Worker& w, const Launch& L, uint64_t index) {
         w.switches++;
         context_switch(&w.scheduler, &f->ctx);
     }
+    emu_check_block_end();
 
     long last = -1;
     long first = emu_find_red_zone_damage((unsigned char*)w.info.dynamic_shared + L.shared_bytes, kSharedRedZone, &last);
@@ -598,6 +612,8 @@ std::mutex launch_lock;   // one launch at a time
 void* worker_main(void* arg) {
     Worker& w = *(Worker*)arg;
     locate_shared_tls(w);
+    emu_check_worker_start(w.index, w.shared_tls, w.shared_tls_bytes, w.dynamic_shared + kSharedRedZone,
+                           emu_largest_shared_optin());
     stack_t alternate;  // the crash handler runs here: the fiber's own stack may be exhausted
     alternate.ss_size = 64 * 1024;
     alternate.ss_sp = malloc(alternate.ss_size);
@@ -782,6 +798,7 @@ void emu_launch_impl(const char* name, const void* kernel, bool has_ptxas_report
         for (uint64_t i = L.n_blocks; i > 1; i--) std::swap(L.order[i - 1], L.order[next_random(&rng) % i]);
     }
 
+    emu_check_launch_begin();
     uint64_t switches_before = 0;
     for (Worker* w : p.workers) switches_before += w->switches;
     int participants = (int)std::min<uint64_t>(p.workers.size(), L.n_blocks);

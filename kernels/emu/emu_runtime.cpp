@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "kernels/emu/emu_check.h"
 #include "kernels/emu/emu_internal.h"
 
 // ---------------------------------------------------------------- errors
@@ -268,6 +269,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
     emu_fill_red_zone(user + size, back);
     std::lock_guard<std::mutex> guard(alloc_lock);
     allocations[(uintptr_t)user] = Allocation{size, back, ++alloc_serial};
+    emu_check_alloc(user, size, alloc_serial);
     allocated_bytes += size;
     *ptr = user;
     return cudaSuccess;
@@ -313,6 +315,7 @@ cudaError_t cudaFree(void* ptr) {
     check_allocation("host code (through a device pointer, before cudaFree)", it->first, it->second);
     allocated_bytes -= it->second.bytes;
     allocations.erase(it);
+    emu_check_free(ptr);
     free((unsigned char*)ptr - kRedZone);
     return cudaSuccess;
 }
@@ -413,6 +416,7 @@ static cudaError_t memcpy_checked(const char* call, void* dst, const void* src, 
         !endpoint_ok(call, "source", src, count, src_device))
         return emu_set_error(cudaErrorInvalidValue);
     memmove(dst, src, count);
+    emu_check_host_write(dst, count);
     return cudaSuccess;
 }
 
@@ -428,6 +432,7 @@ static cudaError_t memset_checked(const char* call, void* ptr, int value, size_t
     if (count == 0) return cudaSuccess;
     if (!endpoint_ok(call, "destination", ptr, count, 1)) return emu_set_error(cudaErrorInvalidValue);
     memset(ptr, value, count);
+    emu_check_host_write(ptr, count);
     return cudaSuccess;
 }
 cudaError_t cudaMemset(void* ptr, int value, size_t count) {

@@ -1,7 +1,7 @@
 # kernels/emu/: the CPU emulation of CUDA (see kernels/emu/README.md). Its runtime goes into
 # build/libtipcap_cuda_emu.a with the kernels compiled under emulation.
 EMU_SRCS += kernels/emu/emu_runtime.cpp kernels/emu/emu_exec.cpp kernels/emu/emu_cublas.cpp kernels/emu/emu_nccl.cpp \
-            kernels/emu/emu_device.cpp kernels/emu/emu_symbols.cpp
+            kernels/emu/emu_device.cpp kernels/emu/emu_symbols.cpp kernels/emu/emu_check.cpp
 
 # Tests of the emulation. Their kernels (tests/emu_test_kernels.cu) join the emulation library,
 # which only tests link; with nvcc they also build test-gpu's test_emu, checking the same
