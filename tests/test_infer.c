@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "tests/harness.h"
+#include "tests/shell.h"
 
 static char dir[64];          // the test's scratch directory
 static char corpus[128];      // 60 COCO val images with their captions
@@ -18,26 +19,6 @@ static char features[128];    // their simulated features (D = 64)
 static char run_dir[128];     // a tiny model trained on them (max_prompts 3, vocabulary of the corpus)
 static char keys[4][64];      // the first images' keys
 static long long ids[4];      // and their COCO ids
-
-// Runs a shell command; returns its exit status. stdout and stderr go to `log` (appended).
-static int sh(const char* log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(const char* log, const char* fmt, ...) {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >> %s 2>&1", cmd, log);
-    int rc = system(full);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static char* slurp(const char* path) {
-    FILE* f = fopen(path, "rb");
-    if (!f) return strdupCheck("");
-    fclose(f);
-    return readFileCheck(path, NULL);
-}
 
 static void write_text(const char* path, const char* text) {
     FILE* f = fopenCheck(path, "wb");

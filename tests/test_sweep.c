@@ -12,6 +12,7 @@
 
 #include "common/check.h"
 #include "tests/harness.h"
+#include "tests/shell.h"
 
 static char dir[64];        // the test's scratch directory
 static char corpus[128];    // 400 COCO val images with their captions
@@ -44,13 +45,6 @@ static void write_text(const char* path, const char* text) {
     FILE* f = fopenCheck(path, "wb");
     fputs(text, f);
     fclose(f);
-}
-
-static char* slurp(const char* path) {
-    FILE* f = fopen(path, "rb");
-    if (!f) return strdupCheck("");
-    fclose(f);
-    return readFileCheck(path, NULL);
 }
 
 static int exists(const char* path) { return access(path, F_OK) == 0; }

@@ -12,31 +12,12 @@
 #include <sys/wait.h>
 
 #include "common/check.h"
+#include "tests/shell.h"
 
 static char dir[64];          // the test's scratch directory
 static char corpus[128];      // 400 COCO val images with their captions
 static char features[128];    // their simulated features (D = 64)
 static char config[128];      // a tiny model
-
-// Runs a shell command; returns its exit status. Output goes to `log` (appended).
-static int sh(const char* log, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(const char* log, const char* fmt, ...) {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >> %s 2>&1", cmd, log);
-    int rc = system(full);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
-}
-
-static char* slurp(const char* path) {
-    FILE* f = fopen(path, "rb");
-    if (!f) return strdupCheck("");
-    fclose(f);
-    return readFileCheck(path, NULL);
-}
 
 // Fills dir (/tmp/tipcap_NAME_XXXXXX) and the files above; returns 0, or -1 if anything failed.
 static int fixture_setup(const char* name) {
